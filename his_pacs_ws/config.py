@@ -1,0 +1,112 @@
+"""Settings, read once from the environment (and CLI flags) and passed in explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from his_pacs_ws.domain.billing import ChargePoint
+
+ENV_PREFIX = "HIS_PACS_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def parse_charge_point(value: str, setting: str) -> ChargePoint:
+    try:
+        return ChargePoint(value.strip().upper())
+    except ValueError:
+        choices = ", ".join(cp.value for cp in ChargePoint)
+        raise ConfigError(f"{setting}: {value!r} is not one of {choices}") from None
+
+
+def parse_department_charge_points(value: str) -> dict[str, ChargePoint]:
+    """Parse ``MR=PACS_REGISTER,US=NURSE_SEND`` into a department -> charge point map."""
+    result: dict[str, ChargePoint] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        department, sep, point = part.partition("=")
+        if not sep or not department.strip():
+            raise ConfigError(
+                f"HIS_PACS_CHARGE_POINT_BY_DEPARTMENT: {part!r} is not DEPARTMENT=CHARGE_POINT"
+            )
+        result[department.strip()] = parse_charge_point(
+            point, "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT"
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    timezone: str = "Asia/Shanghai"
+    charge_point: ChargePoint = ChargePoint.NURSE_SEND
+    charge_point_by_department: dict[str, ChargePoint] = field(default_factory=dict)
+    critical_ack_minutes: int = 10
+    max_request_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def charge_point_for(self, executing_department_code: str) -> ChargePoint:
+        return self.charge_point_by_department.get(executing_department_code, self.charge_point)
+
+    def with_overrides(self, **overrides) -> "Settings":
+        """A copy with the given non-None values replaced (CLI flags win over the environment)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value not in (None, "") else None
+
+        def get_int(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX}{name}: {raw!r} is not a whole number") from None
+
+        settings = cls(
+            database_url=get("DATABASE_URL"),
+            data_dir=Path(get("DATA_DIR") or "var"),
+            host=get("HOST") or cls.host,
+            port=get_int("PORT", cls.port),
+            workers=get_int("WORKERS", cls.workers),
+            timezone=get("TIMEZONE") or cls.timezone,
+            charge_point=parse_charge_point(get("CHARGE_POINT") or "NURSE_SEND", "HIS_PACS_CHARGE_POINT"),
+            charge_point_by_department=parse_department_charge_points(
+                get("CHARGE_POINT_BY_DEPARTMENT") or ""
+            ),
+            critical_ack_minutes=get_int("CRITICAL_ACK_MINUTES", cls.critical_ack_minutes),
+            max_request_bytes=get_int("MAX_REQUEST_BYTES", cls.max_request_bytes),
+            log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        try:
+            self.tz
+        except Exception:
+            raise ConfigError(f"HIS_PACS_TIMEZONE: unknown time zone {self.timezone!r}") from None
+        if self.critical_ack_minutes <= 0:
+            raise ConfigError("HIS_PACS_CRITICAL_ACK_MINUTES must be positive")
+        if self.max_request_bytes < 1024:
+            raise ConfigError("HIS_PACS_MAX_REQUEST_BYTES must be at least 1024")
+        if self.workers < 1:
+            raise ConfigError("HIS_PACS_WORKERS must be at least 1")

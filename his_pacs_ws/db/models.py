@@ -1,0 +1,298 @@
+"""SQLAlchemy 2 models. Unique constraints back every business key: they are the last line
+of defence for idempotency when two requests race."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+MONEY = Numeric(14, 2)
+QUANTITY = Numeric(14, 3)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def timestamp_now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Patient(Base):
+    """The latest demographics HIS sent for a patient (登记号)."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    id_card_no: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class Visit(Base):
+    """A visit (就诊): outpatient registration or inpatient admission."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    visit_no: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_type: Mapped[str] = mapped_column(String(16))
+    visit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    inpatient_no: Mapped[str | None] = mapped_column(String(64))
+    ward_code: Mapped[str | None] = mapped_column(String(64))
+    ward_name: Mapped[str | None] = mapped_column(String(100))
+    bed_no: Mapped[str | None] = mapped_column(String(32))
+    department_code: Mapped[str | None] = mapped_column(String(64))
+    department_name: Mapped[str | None] = mapped_column(String(100))
+    diagnosis: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class Application(Base):
+    """An exam application (电子申请单) and its current state."""
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('NEW','RELEASED','SCHEDULED','REGISTERED','EXAMINED','REPORTED',"
+            "'VERIFIED','CANCELLED')",
+            name="status",
+        ),
+        Index("ix_applications_worklist", "status", "executing_department_code", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_no: Mapped[str] = mapped_column(String(64), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_pk: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    # Searchable copies; the full submitted Patient and Visit are kept as sent.
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_name: Mapped[str] = mapped_column(String(100))
+    patient_type: Mapped[str] = mapped_column(String(16))
+    patient_snapshot: Mapped[dict] = mapped_column(JSONB)
+    visit_snapshot: Mapped[dict] = mapped_column(JSONB)
+    ordering_doctor_code: Mapped[str] = mapped_column(String(64))
+    ordering_doctor_name: Mapped[str] = mapped_column(String(100))
+    ordering_department_code: Mapped[str] = mapped_column(String(64))
+    ordering_department_name: Mapped[str | None] = mapped_column(String(100))
+    executing_department_code: Mapped[str] = mapped_column(String(64))
+    executing_department_name: Mapped[str | None] = mapped_column(String(100))
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    clinical_diagnosis: Mapped[str | None] = mapped_column(Text)
+    clinical_history: Mapped[str | None] = mapped_column(Text)
+    exam_purpose: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[str | None] = mapped_column(String(16))
+    total_amount: Mapped[Decimal] = mapped_column(MONEY)
+    accession_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The charge point in force when the application was released: a setting changed
+    # later must not charge an inpatient twice or not at all.
+    charge_point: Mapped[str | None] = mapped_column(String(16))
+    paid_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    invoice_no: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+
+    items: Mapped[list["ApplicationItem"]] = relationship(
+        order_by="ApplicationItem.position",
+        primaryjoin="and_(Application.id == ApplicationItem.application_pk, "
+        "ApplicationItem.parent_pk.is_(None))",
+        viewonly=True,
+    )
+
+
+class ApplicationItem(Base):
+    """An ordered item; package components point at their package through ``parent_pk``."""
+
+    __tablename__ = "application_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    parent_pk: Mapped[int | None] = mapped_column(ForeignKey("application_items.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    unit_price: Mapped[Decimal] = mapped_column(MONEY)
+    modality: Mapped[str | None] = mapped_column(String(16), index=True)
+    body_part: Mapped[str | None] = mapped_column(String(100))
+
+    components: Mapped[list["ApplicationItem"]] = relationship(
+        order_by="ApplicationItem.position", viewonly=True
+    )
+
+
+class StatusEvent(Base):
+    """The timeline: every status event, applied or stale, in arrival order."""
+
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    applied: Mapped[bool] = mapped_column(Boolean)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    operator_code: Mapped[str | None] = mapped_column(String(64))
+    operator_name: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    room: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = timestamp_now()
+
+
+class ChargeRequest(Base):
+    """A PACS Charge request, unique by ChargeRequestNo."""
+
+    __tablename__ = "charge_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    charge_request_no: Mapped[str] = mapped_column(String(64), unique=True)
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = timestamp_now()
+
+
+class ChargeLine(Base):
+    """A ledger line. Never updated in place: refunds are lines of their own."""
+
+    __tablename__ = "charge_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint(
+            "trigger IN ('PAYMENT','NURSE_SEND','PACS_REGISTER','PACS_CHARGE')", name="trigger"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    charge_request_pk: Mapped[int | None] = mapped_column(ForeignKey("charge_requests.id"), index=True)
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    unit_price: Mapped[Decimal] = mapped_column(MONEY)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    trigger: Mapped[str] = mapped_column(String(16))
+    package_item_code: Mapped[str | None] = mapped_column(String(64))
+    operator_code: Mapped[str | None] = mapped_column(String(64))
+    operator_name: Mapped[str | None] = mapped_column(String(100))
+    charged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = timestamp_now()
+
+
+class RefundRequest(Base):
+    """A PACS Refund request, unique by RefundRequestNo."""
+
+    __tablename__ = "refund_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    refund_request_no: Mapped[str] = mapped_column(String(64), unique=True)
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = timestamp_now()
+
+
+class RefundLine(Base):
+    """A refund (or automatic reversal) of part or all of one charge line."""
+
+    __tablename__ = "refund_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint(
+            "source IN ('PACS','HIS_CANCEL','REGISTRATION_CANCELLED')", name="source"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    charge_line_pk: Mapped[int] = mapped_column(ForeignKey("charge_lines.id"), index=True)
+    refund_request_pk: Mapped[int | None] = mapped_column(ForeignKey("refund_requests.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    reason: Mapped[str | None] = mapped_column(Text)
+    operator_code: Mapped[str | None] = mapped_column(String(64))
+    operator_name: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(24))
+    refunded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = timestamp_now()
+
+
+class ProcessedMessage(Base):
+    """A MessageId a caller has used, with the response (or fault) it got.
+
+    The row is inserted in the same transaction as the change it answers, so a retry
+    either finds it or waits for it on the unique key: never both apply.
+    """
+
+    __tablename__ = "processed_messages"
+    __table_args__ = (UniqueConstraint("caller", "message_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict | None] = mapped_column(JSONB)
+    fault_code: Mapped[str | None] = mapped_column(String(64))
+    fault_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = timestamp_now()
+
+
+class CallRecord(Base):
+    """Every call: who, what, about which application, how it ended and how long it took."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (
+        Index("ix_call_records_application_no_at", "application_no", "at"),
+        Index("ix_call_records_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    service: Mapped[str] = mapped_column(String(16))
+    caller: Mapped[str | None] = mapped_column(String(64))
+    operation: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    application_no: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(8))
+    fault_code: Mapped[str | None] = mapped_column(String(64))
+    duration_ms: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    replayed: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,355 @@
+"""Queries the use cases need, so that only this package speaks SQLAlchemy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, selectinload
+
+from his_pacs_ws.db.models import (
+    Application,
+    ApplicationItem,
+    CallRecord,
+    ChargeLine,
+    ChargeRequest,
+    Patient,
+    ProcessedMessage,
+    RefundLine,
+    RefundRequest,
+    StatusEvent,
+    Visit,
+)
+
+
+_MILLI, _FEN = Decimal("0.001"), Decimal("0.01")  # the scales of QUANTITY and MONEY
+
+
+def _insert_returning_id(session: Session, model, values: dict, conflict: list[str]) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING: the new row's id, or None when the key exists.
+
+    On a conflict with a transaction still in flight, PostgreSQL waits for it to end, so a
+    racing duplicate sees the winner's committed row.
+    """
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    return session.execute(stmt.returning(model.id)).scalar_one_or_none()
+
+
+def _upsert(session: Session, model, values: dict, key: str) -> int:
+    updates = {k: v for k, v in values.items() if k != key}
+    updates["updated_at"] = func.now()
+    stmt = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_update(index_elements=[key], set_=updates)
+        .returning(model.id)
+    )
+    return session.execute(stmt).scalar_one()
+
+
+@dataclass
+class ApplicationFilter:
+    statuses: Sequence[str]
+    executing_department_code: str | None = None
+    modality: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    application_no: str | None = None
+    accession_no: str | None = None
+    ordered_from: datetime | None = None
+    ordered_to: datetime | None = None
+    departments: Sequence[str] | None = None  # a caller restricted to these departments
+
+
+class ApplicationRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, application_no: str, *, for_update: bool = False) -> Application | None:
+        stmt = select(Application).where(Application.application_no == application_no)
+        if for_update:
+            # Every change to an application, its status or its ledger takes this row lock
+            # first: a cancel racing a registration, or two refunds of one line, serialize.
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def get_by_pk(self, pk: int) -> Application:
+        return self.session.get_one(Application, pk)
+
+    def upsert_patient(self, values: dict) -> int:
+        return _upsert(self.session, Patient, values, "patient_id")
+
+    def upsert_visit(self, values: dict) -> int:
+        return _upsert(self.session, Visit, values, "visit_no")
+
+    def insert(self, values: dict) -> int | None:
+        return _insert_returning_id(self.session, Application, values, ["application_no"])
+
+    def add_items(self, application_pk: int, items: Iterable[dict]) -> None:
+        for position, item in enumerate(items):
+            components = item.get("components") or []
+            parent = ApplicationItem(application_pk=application_pk, position=position, **_item_columns(item))
+            self.session.add(parent)
+            self.session.flush()
+            for sub_position, component in enumerate(components):
+                self.session.add(
+                    ApplicationItem(
+                        application_pk=application_pk,
+                        parent_pk=parent.id,
+                        position=sub_position,
+                        **_item_columns(component),
+                    )
+                )
+
+    def add_event(self, **values: Any) -> StatusEvent:
+        event = StatusEvent(**values)
+        self.session.add(event)
+        return event
+
+    def timeline(self, application_pk: int) -> list[StatusEvent]:
+        return list(
+            self.session.scalars(
+                select(StatusEvent)
+                .where(StatusEvent.application_pk == application_pk)
+                .order_by(StatusEvent.id)
+            )
+        )
+
+    def last_applied_undo_at(self, application_pk: int, undo_events: Sequence[str]) -> datetime | None:
+        return self.session.scalar(
+            select(func.max(StatusEvent.occurred_at)).where(
+                StatusEvent.application_pk == application_pk,
+                StatusEvent.applied.is_(True),
+                StatusEvent.event.in_(undo_events),
+            )
+        )
+
+    def search(self, flt: ApplicationFilter, *, after_pk: int, limit: int) -> list[Application]:
+        stmt = (
+            select(Application)
+            .where(Application.status.in_(flt.statuses), Application.id > after_pk)
+            .options(selectinload(Application.items).selectinload(ApplicationItem.components))
+            .order_by(Application.id)
+            .limit(limit)
+        )
+        exact = {
+            Application.executing_department_code: flt.executing_department_code,
+            Application.patient_id: flt.patient_id,
+            Application.application_no: flt.application_no,
+            Application.accession_no: flt.accession_no,
+        }
+        for column, value in exact.items():
+            if value:
+                stmt = stmt.where(column == value)
+        if flt.patient_name:
+            stmt = stmt.where(Application.patient_name == flt.patient_name)
+        if flt.modality:
+            stmt = stmt.where(
+                Application.id.in_(
+                    select(ApplicationItem.application_pk).where(ApplicationItem.modality == flt.modality)
+                )
+            )
+        if flt.ordered_from:
+            stmt = stmt.where(Application.ordered_at >= flt.ordered_from)
+        if flt.ordered_to:
+            stmt = stmt.where(Application.ordered_at < flt.ordered_to)
+        if flt.departments is not None:
+            stmt = stmt.where(Application.executing_department_code.in_(flt.departments))
+        return list(self.session.scalars(stmt))
+
+    def with_items(self, application: Application) -> Application:
+        """Load the items (and package components) of one application."""
+        return self.session.scalars(
+            select(Application)
+            .where(Application.id == application.id)
+            .options(selectinload(Application.items).selectinload(ApplicationItem.components))
+            .execution_options(populate_existing=True)
+        ).one()
+
+
+def _item_columns(item: dict) -> dict:
+    return {
+        "item_code": item["item_code"],
+        "item_name": item["item_name"],
+        "quantity": item["quantity"],
+        "unit_price": item["unit_price"],
+        "modality": item.get("modality"),
+        "body_part": item.get("body_part"),
+    }
+
+
+@dataclass(frozen=True)
+class LineWithRefunds:
+    line: ChargeLine
+    application_no: str
+    refunded_quantity: Decimal
+    refunded_amount: Decimal
+
+
+class LedgerRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add_line(self, **values: Any) -> ChargeLine:
+        line = ChargeLine(**values)
+        self.session.add(line)
+        return line
+
+    def add_refund(self, **values: Any) -> RefundLine:
+        refund = RefundLine(**values)
+        self.session.add(refund)
+        return refund
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def _lines_query(self):
+        refunded = (
+            select(
+                RefundLine.charge_line_pk,
+                func.sum(RefundLine.quantity).label("quantity"),
+                func.sum(RefundLine.amount).label("amount"),
+            )
+            .group_by(RefundLine.charge_line_pk)
+            .subquery()
+        )
+        return (
+            select(
+                ChargeLine,
+                Application.application_no,
+                func.coalesce(refunded.c.quantity, 0),
+                func.coalesce(refunded.c.amount, 0),
+            )
+            .join(Application, Application.id == ChargeLine.application_pk)
+            .outerjoin(refunded, refunded.c.charge_line_pk == ChargeLine.id)
+            .order_by(ChargeLine.id)
+        )
+
+    def _run(self, stmt) -> list[LineWithRefunds]:
+        return [
+            LineWithRefunds(line, no, Decimal(qty).quantize(_MILLI), Decimal(amount).quantize(_FEN))
+            for line, no, qty, amount in self.session.execute(stmt)
+        ]
+
+    def lines(self, application_pk: int, *, ids: Iterable[int] | None = None,
+              charge_request_pk: int | None = None) -> list[LineWithRefunds]:
+        stmt = self._lines_query().where(ChargeLine.application_pk == application_pk)
+        if ids is not None:
+            stmt = stmt.where(ChargeLine.id.in_(list(ids)))
+        if charge_request_pk is not None:
+            stmt = stmt.where(ChargeLine.charge_request_pk == charge_request_pk)
+        return self._run(stmt)
+
+    def lines_for(self, *, application_no: str | None, patient_id: str | None, visit_no: str | None,
+                  charged_from: datetime | None, charged_to: datetime | None) -> list[LineWithRefunds]:
+        stmt = self._lines_query()
+        stmt = stmt.where(_application_scope(application_no, patient_id, visit_no))
+        if charged_from:
+            stmt = stmt.where(ChargeLine.charged_at >= charged_from)
+        if charged_to:
+            stmt = stmt.where(ChargeLine.charged_at < charged_to)
+        return self._run(stmt)
+
+    def refunds_for(self, *, application_no: str | None, patient_id: str | None, visit_no: str | None,
+                    refunded_from: datetime | None, refunded_to: datetime | None
+                    ) -> list[tuple[RefundLine, str | None]]:
+        stmt = (
+            select(RefundLine, RefundRequest.refund_request_no)
+            .join(ChargeLine, ChargeLine.id == RefundLine.charge_line_pk)
+            .join(Application, Application.id == ChargeLine.application_pk)
+            .outerjoin(RefundRequest, RefundRequest.id == RefundLine.refund_request_pk)
+            .where(_application_scope(application_no, patient_id, visit_no))
+            .order_by(RefundLine.id)
+        )
+        if refunded_from:
+            stmt = stmt.where(RefundLine.refunded_at >= refunded_from)
+        if refunded_to:
+            stmt = stmt.where(RefundLine.refunded_at < refunded_to)
+        return [(row, no) for row, no in self.session.execute(stmt)]
+
+    def refunds_of_request(self, refund_request_pk: int) -> list[RefundLine]:
+        return list(
+            self.session.scalars(
+                select(RefundLine)
+                .where(RefundLine.refund_request_pk == refund_request_pk)
+                .order_by(RefundLine.id)
+            )
+        )
+
+    def claim_charge_request(self, values: dict) -> int | None:
+        return _insert_returning_id(self.session, ChargeRequest, values, ["charge_request_no"])
+
+    def charge_request(self, charge_request_no: str) -> ChargeRequest | None:
+        return self.session.scalars(
+            select(ChargeRequest).where(ChargeRequest.charge_request_no == charge_request_no)
+        ).one_or_none()
+
+    def claim_refund_request(self, values: dict) -> int | None:
+        return _insert_returning_id(self.session, RefundRequest, values, ["refund_request_no"])
+
+    def refund_request(self, refund_request_no: str) -> RefundRequest | None:
+        return self.session.scalars(
+            select(RefundRequest).where(RefundRequest.refund_request_no == refund_request_no)
+        ).one_or_none()
+
+
+def _application_scope(application_no: str | None, patient_id: str | None, visit_no: str | None):
+    if application_no:
+        return Application.application_no == application_no
+    condition = Application.patient_id == patient_id
+    if visit_no:
+        condition = and_(
+            condition, Application.visit_pk.in_(select(Visit.id).where(Visit.visit_no == visit_no))
+        )
+    return condition
+
+
+class MessageRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def claim(self, caller: str, message_id: str, operation: str, request_hash: str) -> int | None:
+        """Reserve a MessageId for this transaction; None if it was used already."""
+        return _insert_returning_id(
+            self.session,
+            ProcessedMessage,
+            {"caller": caller, "message_id": message_id, "operation": operation,
+             "request_hash": request_hash},
+            ["caller", "message_id"],
+        )
+
+    def get(self, caller: str, message_id: str) -> ProcessedMessage | None:
+        return self.session.scalars(
+            select(ProcessedMessage).where(
+                ProcessedMessage.caller == caller, ProcessedMessage.message_id == message_id
+            )
+        ).one_or_none()
+
+    def store_response(self, pk: int, response: dict) -> None:
+        self.session.get_one(ProcessedMessage, pk).response = response
+
+    def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,
+                     code: str, message: str) -> None:
+        _insert_returning_id(
+            self.session,
+            ProcessedMessage,
+            {"caller": caller, "message_id": message_id, "operation": operation,
+             "request_hash": request_hash, "fault_code": code, "fault_message": message},
+            ["caller", "message_id"],
+        )
+
+    def record_call(self, **values: Any) -> None:
+        self.session.add(CallRecord(**values))
+
+    def calls(self, *, application_no: str | None = None, message_id: str | None = None,
+              limit: int = 100) -> list[CallRecord]:
+        stmt = select(CallRecord).order_by(CallRecord.id.desc()).limit(limit)
+        if application_no:
+            stmt = stmt.where(CallRecord.application_no == application_no)
+        if message_id:
+            stmt = stmt.where(CallRecord.message_id == message_id)
+        return list(self.session.scalars(stmt))

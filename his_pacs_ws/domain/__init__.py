@@ -1,0 +1,1 @@
+"""Pure rules: the status machine, billing arithmetic. Imports neither spyne nor SQLAlchemy."""

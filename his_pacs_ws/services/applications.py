@@ -1,0 +1,192 @@
+"""HIS use cases: submit, pay, send, cancel and read exam applications."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from his_pacs_ws.config import Settings
+from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.db.models import Application
+from his_pacs_ws.domain import billing
+from his_pacs_ws.domain.billing import RefundSource, Trigger
+from his_pacs_ws.domain.errors import (
+    AmountMismatch,
+    ApplicationExists,
+    ApplicationNotFound,
+    NotInpatient,
+    NotOutpatient,
+)
+from his_pacs_ws.domain.status import PatientType, Status, check_his_cancel, check_release
+from his_pacs_ws.services import ledger
+from his_pacs_ws.services.common import (
+    application_detail,
+    application_state,
+    charge_line,
+    fingerprint,
+    jsonable,
+    load_for_update,
+    now,
+    status_event,
+    to_item,
+    without,
+)
+from his_pacs_ws.services.messages import run_once
+
+
+def record_event(uow: UnitOfWork, app: Application, *, event: str, status: Status, occurred_at, operator,
+            source: str, applied: bool = True, note: str | None = None, room: str | None = None) -> None:
+    uow.applications.add_event(
+        application_pk=app.id, event=event, status=status.value, applied=applied,
+        occurred_at=occurred_at, operator_code=(operator or {}).get("code"),
+        operator_name=(operator or {}).get("name"), source=source, note=note, room=room,
+    )
+    if applied:
+        app.status = status.value
+        app.updated_at = now()
+
+
+def submit_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """Store a new application (NEW, invisible to PACS until paid or sent)."""
+
+    def rule(uow: UnitOfWork, req: dict) -> dict:
+        items = [to_item(i) for i in req["items"]]
+        billing.check_items(items)
+        content = fingerprint(without(req, "message_id"))
+        existing = uow.applications.get(req["application_no"])
+        if existing is None:
+            existing = _insert(uow, req, content, billing.total(items))
+        if existing.request_hash != content:
+            raise ApplicationExists(
+                f"application {req['application_no']} exists with different content"
+            )
+        return {"application": application_state(existing)}
+
+    return run_once(uow, caller, "SubmitApplication", request, rule)
+
+
+def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Application:
+    patient, visit = req["patient"], req["visit"]
+    patient_pk = uow.applications.upsert_patient(
+        {k: patient.get(k) for k in ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")}
+    )
+    visit_pk = uow.applications.upsert_visit(
+        {"patient_pk": patient_pk, **{k: visit.get(k) for k in (
+            "visit_no", "patient_type", "visit_at", "inpatient_no", "ward_code", "ward_name",
+            "bed_no", "department_code", "department_name", "diagnosis")}}
+    )
+    pk = uow.applications.insert({
+        "application_no": req["application_no"],
+        "request_hash": content,
+        "status": Status.NEW.value,
+        "patient_pk": patient_pk,
+        "visit_pk": visit_pk,
+        "patient_id": patient["patient_id"],
+        "patient_name": patient["name"],
+        "patient_type": visit["patient_type"],
+        "patient_snapshot": jsonable(patient),
+        "visit_snapshot": jsonable(visit),
+        "ordering_doctor_code": req["ordering_doctor"]["code"],
+        "ordering_doctor_name": req["ordering_doctor"]["name"],
+        "ordering_department_code": req["ordering_department_code"],
+        "ordering_department_name": req.get("ordering_department_name"),
+        "executing_department_code": req["executing_department_code"],
+        "executing_department_name": req.get("executing_department_name"),
+        "ordered_at": req["ordered_at"],
+        "clinical_diagnosis": req.get("clinical_diagnosis"),
+        "clinical_history": req.get("clinical_history"),
+        "exam_purpose": req.get("exam_purpose"),
+        "priority": req.get("priority"),
+        "total_amount": total,
+    })
+    if pk is None:
+        # Another request inserted this ApplicationNo a moment ago; compare with it.
+        return uow.applications.get(req["application_no"])
+    uow.applications.add_items(pk, req["items"])
+    app = uow.applications.get_by_pk(pk)
+    record_event(uow, app, event="SUBMITTED", status=Status.NEW, occurred_at=req["ordered_at"],
+            operator=req["ordering_doctor"], source="HIS")
+    return app
+
+
+def confirm_payment(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """The cashier took the money: the application reaches the PACS worklist."""
+
+    def rule(uow: UnitOfWork, req: dict) -> dict:
+        app = load_for_update(uow, req["application_no"])
+        if not PatientType(app.patient_type).pays_at_cashier:
+            raise NotOutpatient(
+                f"application {app.application_no} is an inpatient's: charged to the inpatient "
+                "account, not paid at the cashier"
+            )
+        check_release(Status(app.status), "ConfirmPayment")
+        if Decimal(req["amount"]) != app.total_amount:
+            raise AmountMismatch(
+                f"paid {req['amount']} but application {app.application_no} totals {app.total_amount}"
+            )
+        app.paid_amount, app.paid_at, app.invoice_no = req["amount"], req["paid_at"], req.get("invoice_no")
+        ledger.post_items(uow, app, Trigger.PAYMENT, req["paid_at"])
+        record_event(uow, app, event="PAID", status=Status.RELEASED, occurred_at=req["paid_at"],
+                operator=None, source="HIS", note=req.get("invoice_no") and f"invoice {req['invoice_no']}")
+        return {"application": application_state(app)}
+
+    return run_once(uow, caller, "ConfirmPayment", request, rule)
+
+
+def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """The ward nurse sent (decomposed) the order: released, and charged if the charge
+    point of the executing department is NURSE_SEND."""
+
+    def rule(uow: UnitOfWork, req: dict) -> dict:
+        app = load_for_update(uow, req["application_no"])
+        if PatientType(app.patient_type) is not PatientType.INPATIENT:
+            raise NotInpatient(
+                f"application {app.application_no} is not an inpatient's: it is released by payment"
+            )
+        check_release(Status(app.status), "SendInpatientOrder")
+        point = settings.charge_point_for(app.executing_department_code)
+        app.charge_point = point.value
+        posted = []
+        if point is billing.ChargePoint.NURSE_SEND:
+            posted = ledger.post_items(uow, app, Trigger.NURSE_SEND, req["sent_at"], operator=req["nurse"])
+        record_event(uow, app, event="ORDER_SENT", status=Status.RELEASED, occurred_at=req["sent_at"],
+                operator=req["nurse"], source="HIS")
+        return {"application": application_state(app), "charges": [charge_line(c) for c in posted]}
+
+    return run_once(uow, caller, "SendInpatientOrder", request, rule)
+
+
+def cancel_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """HIS cancels before registration; charges are reversed and a paid fee is due back."""
+
+    def rule(uow: UnitOfWork, req: dict) -> dict:
+        app = load_for_update(uow, req["application_no"])
+        already = check_his_cancel(Status(app.status))
+        reversed_lines = []
+        if not already:
+            reversed_lines = ledger.reverse_all(
+                uow, app, RefundSource.HIS_CANCEL, req["cancelled_at"], reason=req["reason"],
+                operator=req["operator"],
+            )
+            record_event(uow, app, event="CANCELLED", status=Status.CANCELLED,
+                    occurred_at=req["cancelled_at"], operator=req["operator"], source="HIS",
+                    note=req["reason"])
+        return {
+            "application": application_state(app),
+            "refund_due": app.paid_amount is not None,
+            "reversed_charges": [charge_line(c) for c in reversed_lines],
+        }
+
+    return run_once(uow, caller, "CancelApplication", request, rule)
+
+
+def get_application(uow: UnitOfWork, settings: Settings, request: dict) -> dict:
+    with uow:
+        app = uow.applications.get(request["application_no"])
+        if app is None:
+            raise ApplicationNotFound(f"application {request['application_no']} does not exist")
+        app = uow.applications.with_items(app)
+        return {
+            "application": application_detail(app),
+            "timeline": [status_event(e) for e in uow.applications.timeline(app.id)],
+            "charges": [charge_line(c) for c in uow.ledger.lines(app.id)],
+        }

@@ -1,0 +1,62 @@
+"""Exactly-once handling of state-changing requests, keyed by (caller, MessageId)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.domain import errors
+from his_pacs_ws.domain.errors import MessageIdReused, ServiceError
+from his_pacs_ws.services.common import fingerprint, jsonable, without
+
+Rule = Callable[[UnitOfWork, dict], dict]
+
+
+class Replayed(dict):
+    """A stored response handed back for a repeated MessageId."""
+
+
+def run_once(uow: UnitOfWork, caller: str, operation: str, request: dict, rule: Rule) -> dict:
+    """Run ``rule`` in one transaction unless this MessageId was handled before.
+
+    The MessageId is claimed in the same transaction as the change, so a retry racing the
+    original waits on the unique key and then replays its answer. A business fault is
+    stored too and replayed; a retryable one (database down) is not, so the retry can win.
+    """
+    message_id = request["message_id"]
+    digest = fingerprint(operation, without(request, "message_id"))
+    with uow:
+        claim = uow.messages.claim(caller, message_id, operation, digest)
+        if claim is None:
+            return _replay(uow, caller, message_id, digest)
+        try:
+            result = rule(uow, request)
+        except ServiceError as err:
+            uow.rollback()
+            if not err.retryable:
+                uow.messages.record_fault(caller, message_id, operation, digest, err.code, err.message)
+                uow.commit()
+            raise
+        uow.messages.store_response(claim, jsonable(result))
+        uow.commit()
+        return result
+
+
+def _replay(uow: UnitOfWork, caller: str, message_id: str, digest: str) -> dict:
+    prior = uow.messages.get(caller, message_id)
+    if prior is None or prior.request_hash != digest:
+        raise MessageIdReused(
+            f"MessageId {message_id} was already used for a different request"
+        )
+    if prior.fault_code:
+        raise fault_from_code(prior.fault_code, prior.fault_message or "")
+    return Replayed(prior.response or {})
+
+
+def fault_from_code(code: str, message: str) -> ServiceError:
+    cls = getattr(errors, code, None)
+    if isinstance(cls, type) and issubclass(cls, ServiceError):
+        return cls(message)
+    err = ServiceError(message)
+    err.code = code
+    return err

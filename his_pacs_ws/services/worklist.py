@@ -1,0 +1,126 @@
+"""PACS use cases: the worklist query and status events (schedule, register, examine)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from his_pacs_ws.config import Settings
+from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.db.repositories import ApplicationFilter
+from his_pacs_ws.domain.billing import ChargePoint, RefundSource, Trigger
+from his_pacs_ws.domain.errors import SchemaValidationError
+from his_pacs_ws.domain.status import (
+    RANK,
+    UNDO,
+    PacsEvent,
+    Status,
+    apply_pacs_event,
+)
+from his_pacs_ws.services import ledger
+from his_pacs_ws.services.applications import record_event
+from his_pacs_ws.services.common import (
+    application_detail,
+    application_state,
+    charge_line,
+    load_for_pacs,
+)
+from his_pacs_ws.services.messages import run_once
+
+DEFAULT_STATUSES = (Status.RELEASED.value, Status.SCHEDULED.value)
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+def report_status(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """PACS reports a step. Stale events are recorded and answered, not applied."""
+
+    def rule(uow: UnitOfWork, req: dict) -> dict:
+        app = load_for_pacs(uow, req["application_no"])
+        event = PacsEvent(req["status"])
+        if event is PacsEvent.REGISTERED and not req.get("accession_no"):
+            raise SchemaValidationError("AccessionNo is required with REGISTERED")
+        before_undo = False
+        if event not in UNDO:
+            last_undo = uow.applications.last_applied_undo_at(app.id, [e.value for e in UNDO])
+            before_undo = last_undo is not None and req["occurred_at"] < last_undo
+        previous = Status(app.status)
+        outcome = apply_pacs_event(previous, event, before_last_undo=before_undo)
+        charges = []
+        if outcome.applied:
+            if event not in UNDO and req.get("accession_no"):
+                app.accession_no = req["accession_no"]
+            charges = _charge_point_effects(uow, app, previous, outcome.status, event, req)
+        record_event(uow, app, event=event.value, status=outcome.status,
+                     occurred_at=req["occurred_at"], operator=req["operator"], source="PACS",
+                     applied=outcome.applied, note=req.get("note"), room=req.get("room"))
+        return {
+            "application": application_state(app),
+            "applied": outcome.applied,
+            "charges": [charge_line(c) for c in charges],
+        }
+
+    return run_once(uow, caller, "ReportStatus", request, rule)
+
+
+def _charge_point_effects(uow, app, previous: Status, target: Status, event: PacsEvent, req: dict):
+    """Under PACS_REGISTER, reaching registration charges the items (EXAMINED straight from
+    RELEASED implies registration) and REGISTRATION_CANCELLED reverses those charges."""
+    if app.charge_point != ChargePoint.PACS_REGISTER.value:
+        return []
+    registered = RANK[Status.REGISTERED]
+    if event is PacsEvent.REGISTRATION_CANCELLED:
+        return ledger.reverse_all(
+            uow, app, RefundSource.REGISTRATION_CANCELLED, req["occurred_at"],
+            reason=req.get("note") or "registration cancelled", operator=req["operator"],
+            triggers={Trigger.PACS_REGISTER},
+        )
+    if RANK[previous] < registered <= RANK[target]:
+        return ledger.post_items(uow, app, Trigger.PACS_REGISTER, req["occurred_at"],
+                                 operator=req["operator"])
+    return []
+
+
+def encode_page_token(after_pk: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{after_pk}".encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        version, _, value = raw.partition(":")
+        if version != "v1":
+            raise ValueError(version)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise SchemaValidationError("PageToken is not one this service issued") from None
+
+
+def query_applications(uow: UnitOfWork, settings: Settings, request: dict,
+                       departments: list[str] | None = None) -> dict:
+    """The PACS worklist. NEW applications never appear: they are not paid or sent yet."""
+    statuses = [s for s in (request.get("statuses") or DEFAULT_STATUSES) if s != Status.NEW.value]
+    page_size = min(request.get("page_size") or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    flt = ApplicationFilter(
+        statuses=statuses,
+        executing_department_code=request.get("executing_department_code"),
+        modality=request.get("modality"),
+        patient_id=request.get("patient_id"),
+        patient_name=request.get("patient_name"),
+        application_no=request.get("application_no"),
+        accession_no=request.get("accession_no"),
+        ordered_from=request.get("from"),
+        ordered_to=request.get("to"),
+        departments=departments,
+    )
+    with uow:
+        rows = uow.applications.search(
+            flt, after_pk=decode_page_token(request.get("page_token")), limit=page_size + 1
+        )
+        page = rows[:page_size]
+        return {
+            "applications": [application_detail(app) for app in page],
+            "next_page_token": encode_page_token(page[-1].id) if len(rows) > page_size else None,
+        }

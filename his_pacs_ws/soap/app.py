@@ -1,0 +1,210 @@
+"""WSGI assembly: the two spyne applications behind one dispatcher that guards the door
+(size, DTDs), maps protocol errors to contract faults, and records every call."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from lxml import etree
+from spyne import Application, Fault
+from spyne.protocol.soap import Soap11
+from spyne.server.wsgi import WsgiApplication
+
+from his_pacs_ws.config import Settings
+from his_pacs_ws.db.engine import make_engine, session_factory
+from his_pacs_ws.soap.faults import fault, fault_code, internal_error
+from his_pacs_ws.soap.services import CallState, HisService, PacsService, Runtime
+from his_pacs_ws.soap.types import TNS
+
+log = logging.getLogger(__name__)
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+ENVIRON_KEY = "his_pacs_ws.call"
+ENVIRON_FAULT = "his_pacs_ws.fault"
+
+ENDPOINTS = {"/ws/his": ("HIS", HisService), "/ws/pacs": ("PACS", PacsService)}
+
+
+def quiet_spyne_logging() -> None:
+    """spyne logs whole raw requests (patient data) on its ``.invalid`` loggers and the text
+    of every fault on others. Our dispatcher logs what matters, without request content."""
+    for name in ("spyne.protocol.xml.invalid", "spyne.protocol.soap.soap11.invalid",
+                 "spyne.protocol.soap.soap12.invalid"):
+        logger = logging.getLogger(name)
+        logger.disabled = True
+        logger.propagate = False
+    logging.getLogger("spyne").setLevel(logging.CRITICAL)
+
+
+_QUOTED_VALUE = re.compile(r"(?i)(value\s*)'[^']*'")
+_LEADING_VALUE = re.compile(r":\s*'[^']*'\s+is not")
+_SPYNE_TYPE = re.compile(r"\{[^}]*\}")
+
+
+def redact_schema_message(message: str) -> str:
+    """lxml quotes the offending value; the caller's value may be patient data. Keep the
+    element and the rule, drop the value."""
+    message = _QUOTED_VALUE.sub(r"\1", message)
+    message = _LEADING_VALUE.sub(": the value is not", message)
+    return _SPYNE_TYPE.sub("", message).strip()
+
+
+def contract_fault(error: Exception) -> Fault:
+    """Protocol-level errors raised inside spyne, as the contract's faults."""
+    if isinstance(error, Fault):
+        code = error.faultcode or ""
+        if code.startswith(("Client.", "Server.")) and error.detail is not None:
+            return error  # already one of ours
+        if code.endswith("SchemaValidationError") or code.endswith("ValidationError"):
+            return fault("SchemaValidationError", redact_schema_message(error.faultstring or ""))
+        if code.endswith("XMLSyntaxError"):
+            return fault("XmlSyntaxError", "the request is not well-formed XML")
+        if code.endswith("RequestTooLong"):
+            return fault("RequestTooLarge", "the request body is too large")
+        if code.startswith("Client"):
+            return fault("SchemaValidationError", redact_schema_message(error.faultstring or "bad request"))
+    log.error("unexpected protocol error: %s", type(error).__name__)
+    return internal_error()
+
+
+class Endpoint(WsgiApplication):
+    """spyne's WSGI server with its error paths mapped to contract faults."""
+
+    def handle_error(self, p_ctx, others, error, start_response):
+        mapped = contract_fault(error)
+        if p_ctx.in_error is error:
+            p_ctx.in_error = mapped
+        if p_ctx.out_error is error:
+            p_ctx.out_error = mapped
+        p_ctx.transport.req_env[ENVIRON_FAULT] = fault_code(mapped)
+        return super().handle_error(p_ctx, others, mapped, start_response)
+
+
+def _on_method_call(ctx) -> None:
+    state: CallState = ctx.transport.req_env[ENVIRON_KEY]
+    state.operation = (ctx.method_request_string or "").rsplit("}", 1)[-1]
+    ctx.udc = state
+
+
+def make_endpoint(service, runtime: Runtime) -> Endpoint:
+    app = Application(
+        [service],
+        tns=TNS,
+        name=service.__name__,
+        in_protocol=Soap11(validator="lxml"),
+        out_protocol=Soap11(),
+    )
+    app.runtime = runtime
+    app.event_manager.add_listener("method_call", _on_method_call)
+    return Endpoint(app, max_content_length=runtime.settings.max_request_bytes)
+
+
+def fault_envelope(f: Fault) -> bytes:
+    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap11env": SOAP_ENV})
+    body = etree.SubElement(env, f"{{{SOAP_ENV}}}Body")
+    node = etree.SubElement(body, f"{{{SOAP_ENV}}}Fault")
+    etree.SubElement(node, "faultcode").text = f"soap11env:{f.faultcode}"
+    etree.SubElement(node, "faultstring").text = f.faultstring
+    detail = etree.SubElement(node, "detail")
+    detail.append(f.detail)
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+
+
+class Dispatcher:
+    """The WSGI application: routes /ws/his and /ws/pacs, refuses what must not reach the
+    XML parser, and records every SOAP call."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.endpoints = {
+            path: (role, make_endpoint(service, runtime)) for path, (role, service) in ENDPOINTS.items()
+        }
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        if path == "/health":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path not in self.endpoints:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found; the services are at /ws/his and /ws/pacs\n"]
+        role, endpoint = self.endpoints[path]
+        if environ.get("REQUEST_METHOD") != "POST":
+            return endpoint(environ, start_response)  # WSDL (GET ?wsdl)
+        return self._call(environ, start_response, role, endpoint)
+
+    def _call(self, environ, start_response, role: str, endpoint: Endpoint):
+        started = time.perf_counter()
+        state = CallState(service=role, caller=role)
+        environ[ENVIRON_KEY] = state
+        refusal = self._guard(environ)
+        if refusal is not None:
+            environ[ENVIRON_FAULT] = fault_code(refusal)
+            body = fault_envelope(refusal)
+            start_response("500 Internal Server Error", [
+                ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+            chunks = [body]
+        else:
+            captured = {}
+
+            def capture(status, headers, exc_info=None):
+                captured["status"], captured["headers"] = status, headers
+                return start_response(status, headers, exc_info)
+
+            chunks = list(endpoint(environ, capture))
+        self._record(environ, state, started)
+        return chunks
+
+    def _guard(self, environ) -> Fault | None:
+        limit = self.runtime.settings.max_request_bytes
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
+        stream = environ["wsgi.input"]
+        body = stream.read(declared) if declared else stream.read(limit + 1)
+        if len(body) > limit:
+            return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
+        if _DOCTYPE.search(body):
+            return fault("DTDNotAllowed", "document type declarations are not accepted")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return None
+
+    def _record(self, environ, state: CallState, started: float) -> None:
+        code = environ.get(ENVIRON_FAULT)
+        duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
+        try:
+            with self.runtime.uow() as uow:
+                uow.messages.record_call(
+                    at=datetime.now(timezone.utc), service=state.service, caller=state.caller,
+                    operation=state.operation, message_id=state.message_id,
+                    application_no=state.application_no, patient_id=state.patient_id,
+                    outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
+                    replayed=state.replayed,
+                )
+                uow.commit()
+        except Exception as exc:
+            log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
+        log.info(
+            "%s %s caller=%s message_id=%s outcome=%s%s %.1fms",
+            state.service, state.operation or "-", state.caller, state.message_id or "-",
+            "FAULT " + code if code else "OK", " (replayed)" if state.replayed else "", duration,
+        )
+
+
+def build_app(settings: Settings, database_url: str) -> Dispatcher:
+    """The WSGI application for one process. The caller has resolved and migrated the database."""
+    quiet_spyne_logging()
+    engine = make_engine(database_url)
+    return Dispatcher(Runtime(settings=settings, session_factory=session_factory(engine)))

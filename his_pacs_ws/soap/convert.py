@@ -1,0 +1,87 @@
+"""Between spyne objects and the plain data the use cases speak.
+
+Requests become dicts with snake_case keys (``IdCardNo`` -> ``id_card_no``), request times
+without an offset are read in the hospital time zone. Results (dicts, possibly replayed
+from JSON with Decimals and times as strings) become spyne objects, times shown in the
+hospital time zone with their offset.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from spyne import ComplexModelBase
+from spyne.model.complex import Array
+from spyne.model.primitive import Boolean, Date, DateTime, Decimal as DecimalModel, Integer
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+@lru_cache(maxsize=None)
+def snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def _is_array(cls) -> bool:
+    return issubclass(cls, Array) or bool(getattr(cls.Attributes, "_wrapper", False))
+
+
+def _array_member(cls):
+    (member,) = cls._type_info.values()
+    return member
+
+
+def to_plain(value: Any, cls, tz: tzinfo) -> Any:
+    """A deserialized spyne value as plain data."""
+    if value is None:
+        return None
+    if _is_array(cls):
+        member = _array_member(cls)
+        return [to_plain(v, member, tz) for v in value]
+    if isinstance(cls, type) and issubclass(cls, ComplexModelBase):
+        result = {}
+        for name, field in cls.get_flat_type_info(cls).items():
+            field_value = getattr(value, name, None)
+            if field_value is not None:
+                result[snake(name)] = to_plain(field_value, field, tz)
+        return result
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=tz)
+    return value
+
+
+def _coerce(value: Any, cls, tz: tzinfo) -> Any:
+    if issubclass(cls, DateTime):
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
+    if issubclass(cls, Date):
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    if issubclass(cls, DecimalModel) and not issubclass(cls, Integer):
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    if issubclass(cls, Integer):
+        return int(value)
+    if issubclass(cls, Boolean):
+        return bool(value)
+    return value
+
+
+def build(cls, data: Any, tz: tzinfo) -> Any:
+    """Plain result data as an instance of the spyne type ``cls``."""
+    if data is None:
+        return None
+    if _is_array(cls):
+        member = _array_member(cls)
+        return [build(member, item, tz) for item in data]
+    if issubclass(cls, ComplexModelBase):
+        kwargs = {}
+        for name, field in cls.get_flat_type_info(cls).items():
+            value = data.get(snake(name))
+            if value is not None:
+                kwargs[name] = build(field, value, tz)
+        return cls(**kwargs)
+    return _coerce(data, cls, tz)

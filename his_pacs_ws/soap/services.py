@@ -1,0 +1,160 @@
+"""The two SOAP services. Each operation converts its request to plain data, runs one use
+case, and converts the result back; errors become faults in one place, ``invoke``."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from spyne import ServiceBase, rpc
+
+from his_pacs_ws import __version__
+from his_pacs_ws.config import Settings
+from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.domain.errors import ServiceError
+from his_pacs_ws.services import applications, ledger, worklist
+from his_pacs_ws.services.messages import Replayed
+from his_pacs_ws.soap import types as t
+from his_pacs_ws.soap.convert import build, to_plain
+from his_pacs_ws.soap.faults import from_error, internal_error
+from his_pacs_ws.soap.types import opt, req
+
+log = logging.getLogger(__name__)
+
+# Declared on every operation, so generated clients bind the ServiceFault detail.
+FAULTS = [t.ServiceFault]
+
+
+@dataclass
+class Runtime:
+    """What the operations need, built once per process by ``build_app``."""
+
+    settings: Settings
+    session_factory: object
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+
+@dataclass
+class CallState:
+    """Per-call facts for the call record, filled in as the call goes."""
+
+    service: str
+    caller: str
+    operation: str | None = None
+    message_id: str | None = None
+    application_no: str | None = None
+    patient_id: str | None = None
+    replayed: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _safe_traceback(exc: BaseException) -> str:
+    """Where it failed, without the exception's message (which may quote patient data)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
+
+
+def invoke(ctx, use_case: Callable, request, result_type, *, changes_state: bool = True):
+    runtime: Runtime = ctx.app.runtime
+    state: CallState = ctx.udc
+    settings = runtime.settings
+    plain = to_plain(request, type(request), settings.tz) if request is not None else {}
+    state.message_id = plain.get("message_id")
+    state.application_no = plain.get("application_no")
+    state.patient_id = plain.get("patient_id") or (plain.get("patient") or {}).get("patient_id")
+    try:
+        if changes_state:
+            result = use_case(runtime.uow(), settings, state.caller, plain)
+        else:
+            result = use_case(runtime.uow(), settings, plain)
+    except ServiceError as err:
+        raise from_error(err) from None
+    except Exception as exc:  # the edge: nothing unexpected leaves without a clean fault
+        log.error(
+            "internal error in %s (caller %s, MessageId %s): %s at %s",
+            state.operation, state.caller, state.message_id, type(exc).__name__, _safe_traceback(exc),
+        )
+        raise internal_error() from None
+    state.replayed = isinstance(result, Replayed)
+    return build(result_type, result, settings.tz)
+
+
+def ping(uow, settings: Settings, request: dict) -> dict:
+    return {
+        "service_version": __version__,
+        "server_time": datetime.now(settings.tz),
+        "echo": request.get("echo"),
+    }
+
+
+def operation(request_type, result_type, *, optional_request: bool = False):
+    """@rpc for the contract's shape: one parameter ``request``, one ``<Op>Result``."""
+    return rpc(
+        (opt if optional_request else req)(request_type),
+        _returns=req(result_type),
+        _throws=FAULTS,
+        _body_style="wrapped",
+    )
+
+
+class HisService(ServiceBase):
+    """Called by HIS: orders, payment, the nurse's send, cancellation, and reading back."""
+
+    @operation(t.SubmitApplicationRequest, t.SubmitApplicationResult)
+    def SubmitApplication(ctx, request):
+        return invoke(ctx, applications.submit_application, request, t.SubmitApplicationResult)
+
+    @operation(t.ConfirmPaymentRequest, t.ConfirmPaymentResult)
+    def ConfirmPayment(ctx, request):
+        return invoke(ctx, applications.confirm_payment, request, t.ConfirmPaymentResult)
+
+    @operation(t.SendInpatientOrderRequest, t.SendInpatientOrderResult)
+    def SendInpatientOrder(ctx, request):
+        return invoke(ctx, applications.send_inpatient_order, request, t.SendInpatientOrderResult)
+
+    @operation(t.CancelApplicationRequest, t.CancelApplicationResult)
+    def CancelApplication(ctx, request):
+        return invoke(ctx, applications.cancel_application, request, t.CancelApplicationResult)
+
+    @operation(t.GetApplicationRequest, t.GetApplicationResult)
+    def GetApplication(ctx, request):
+        return invoke(ctx, applications.get_application, request, t.GetApplicationResult,
+                      changes_state=False)
+
+    @operation(t.QueryChargesRequest, t.QueryChargesResult)
+    def QueryCharges(ctx, request):
+        return invoke(ctx, ledger.query_charges, request, t.QueryChargesResult, changes_state=False)
+
+    @operation(t.PingRequest, t.PingResult, optional_request=True)
+    def Ping(ctx, request):
+        return invoke(ctx, ping, request, t.PingResult, changes_state=False)
+
+
+class PacsService(ServiceBase):
+    """Called by PACS/RIS: the worklist, status events, charges and refunds."""
+
+    @operation(t.QueryApplicationsRequest, t.QueryApplicationsResult)
+    def QueryApplications(ctx, request):
+        return invoke(ctx, worklist.query_applications, request, t.QueryApplicationsResult,
+                      changes_state=False)
+
+    @operation(t.ReportStatusRequest, t.ReportStatusResult)
+    def ReportStatus(ctx, request):
+        return invoke(ctx, worklist.report_status, request, t.ReportStatusResult)
+
+    @operation(t.ChargeRequest, t.ChargeResult)
+    def Charge(ctx, request):
+        return invoke(ctx, ledger.charge, request, t.ChargeResult)
+
+    @operation(t.RefundRequest, t.RefundResult)
+    def Refund(ctx, request):
+        return invoke(ctx, ledger.refund, request, t.RefundResult)
+
+    @operation(t.PingRequest, t.PingResult, optional_request=True)
+    def Ping(ctx, request):
+        return invoke(ctx, ping, request, t.PingResult, changes_state=False)

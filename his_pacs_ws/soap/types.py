@@ -1,0 +1,400 @@
+"""Wire types of the v1 contract (``urn:his-pacs-ws:v1``). Names here are binding.
+
+Every field goes through ``req`` or ``opt``: optional fields are minOccurs=0 and never
+nillable (JAX-WS would wrap nillable optionals in JAXBElement), and restricted simple
+types are named, so that generated clients get one ``Money`` type, not one per field.
+"""
+
+from __future__ import annotations
+
+from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Integer, Unicode
+
+TNS = "urn:his-pacs-ws:v1"
+
+
+def _simple(base, name: str, **restrictions):
+    return base(type_name=name, __namespace__=TNS, **restrictions)
+
+
+def _element(t, min_occurs: int):
+    """``t`` as an element with the given minOccurs, not nillable, keeping its type name.
+
+    spyne's customize() turns a named restricted type into an anonymous derived one; put
+    the name back so the schema refers to the named type.
+    """
+    c = t.customize(min_occurs=min_occurs, nillable=False)
+    if t.__type_name__ is not None and c.__type_name__ != t.__type_name__:
+        c.__type_name__ = t.__type_name__
+        c.__extends__ = t.__extends__
+    return c
+
+
+def req(t):
+    return _element(t, 1)
+
+
+def opt(t):
+    return _element(t, 0)
+
+
+def list_of(t, *, required: bool = False):
+    """A wrapper element holding one child per entry, named by the entry type."""
+    inner = _element(t, 1 if required else 0)
+    array = Array(inner, member_name=t.get_type_name())
+    return req(array) if required else opt(array)
+
+
+def enum(name: str, *values: str):
+    return _simple(Unicode, name, values=list(values))
+
+
+# Simple types
+Code = _simple(Unicode, "Code", min_len=1, max_len=64)
+Name = _simple(Unicode, "Name", min_len=1, max_len=100)
+ShortText = _simple(Unicode, "ShortText", max_len=200)
+Text = _simple(Unicode, "Text", max_len=20000)
+MessageIdType = _simple(Unicode, "MessageId", min_len=1, max_len=64)
+Money = _simple(Decimal, "Money", fraction_digits=2, total_digits=14, ge=0)
+Quantity = _simple(Decimal, "Quantity", fraction_digits=3, total_digits=14, gt=0)
+PageSize = _simple(Integer, "PageSize", ge=1, le=500)
+
+Sex = enum("Sex", "M", "F", "U")
+PatientTypeEnum = enum("PatientType", "OUTPATIENT", "EMERGENCY", "INPATIENT", "PHYSICAL_EXAM")
+Priority = enum("Priority", "ROUTINE", "URGENT")
+ApplicationStatus = enum(
+    "ApplicationStatus",
+    "NEW", "RELEASED", "SCHEDULED", "REGISTERED", "EXAMINED", "REPORTED", "VERIFIED", "CANCELLED",
+)
+EventSource = enum("EventSource", "HIS", "PACS", "SYSTEM")
+PacsStatusEvent = enum(
+    "PacsStatusEvent",
+    "SCHEDULED", "REGISTERED", "EXAMINED", "SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED",
+)
+ChargeTrigger = enum("ChargeTrigger", "PAYMENT", "NURSE_SEND", "PACS_REGISTER", "PACS_CHARGE")
+RefundSourceEnum = enum("RefundSource", "PACS", "HIS_CANCEL", "REGISTRATION_CANCELLED")
+
+
+class Model(ComplexModel):
+    __namespace__ = TNS
+
+
+# Shared types
+class Staff(Model):
+    _type_info = [("Code", req(Code)), ("Name", req(Name))]
+
+
+class Patient(Model):
+    _type_info = [
+        ("PatientId", req(Code)),
+        ("Name", req(Name)),
+        ("Sex", req(Sex)),
+        ("BirthDate", opt(Date)),
+        ("IdCardNo", opt(Code)),
+        ("Phone", opt(Code)),
+    ]
+
+
+class Visit(Model):
+    _type_info = [
+        ("VisitNo", req(Code)),
+        ("PatientType", req(PatientTypeEnum)),
+        ("VisitAt", opt(DateTime)),
+        ("InpatientNo", opt(Code)),
+        ("WardCode", opt(Code)),
+        ("WardName", opt(Name)),
+        ("BedNo", opt(Code)),
+        ("DepartmentCode", opt(Code)),
+        ("DepartmentName", opt(Name)),
+        ("Diagnosis", opt(Text)),
+    ]
+
+
+class ApplicationItem(Model):
+    _type_info = [
+        ("ItemCode", req(Code)),
+        ("ItemName", req(ShortText)),
+        ("Quantity", req(Quantity)),
+        ("UnitPrice", req(Money)),
+        ("Modality", opt(Code)),
+        ("BodyPart", opt(Name)),
+    ]
+
+
+# A package (组套) lists its lines as ApplicationItems; the service refuses deeper nesting.
+ApplicationItem._type_info["Components"] = list_of(ApplicationItem)
+
+
+class StatusEvent(Model):
+    _type_info = [
+        ("Status", req(ApplicationStatus)),
+        ("OccurredAt", req(DateTime)),
+        ("Operator", opt(Staff)),
+        ("Source", req(EventSource)),
+        ("Applied", req(Boolean)),
+        ("Note", opt(Text)),
+        ("Event", req(Code)),
+        ("Room", opt(Code)),
+    ]
+
+
+class ApplicationState(Model):
+    _type_info = [
+        ("ApplicationNo", req(Code)),
+        ("Status", req(ApplicationStatus)),
+        ("HisStatus", req(Name)),
+        ("Locked", req(Boolean)),
+        ("AccessionNo", opt(Code)),
+        ("UpdatedAt", req(DateTime)),
+    ]
+
+
+class ApplicationDetail(Model):
+    _type_info = [
+        *ApplicationState._type_info.items(),
+        ("Patient", req(Patient)),
+        ("Visit", req(Visit)),
+        ("OrderingDoctor", req(Staff)),
+        ("OrderingDepartmentCode", req(Code)),
+        ("OrderingDepartmentName", opt(Name)),
+        ("ExecutingDepartmentCode", req(Code)),
+        ("ExecutingDepartmentName", opt(Name)),
+        ("OrderedAt", req(DateTime)),
+        ("Items", list_of(ApplicationItem, required=True)),
+        ("ClinicalDiagnosis", opt(Text)),
+        ("ClinicalHistory", opt(Text)),
+        ("ExamPurpose", opt(Text)),
+        ("Priority", opt(Priority)),
+        ("TotalAmount", req(Money)),
+        ("PaidAmount", opt(Money)),
+        ("PaidAt", opt(DateTime)),
+        ("InvoiceNo", opt(Code)),
+    ]
+
+
+class ChargeLine(Model):
+    _type_info = [
+        ("ChargeId", req(Code)),
+        ("ApplicationNo", req(Code)),
+        ("ItemCode", req(Code)),
+        ("ItemName", req(ShortText)),
+        ("Quantity", req(Quantity)),
+        ("UnitPrice", req(Money)),
+        ("Amount", req(Money)),
+        ("RefundedQuantity", req(_simple(Decimal, "RefundedQuantity", fraction_digits=3, ge=0))),
+        ("RefundedAmount", req(Money)),
+        ("Trigger", req(ChargeTrigger)),
+        ("ChargedAt", req(DateTime)),
+        ("PackageItemCode", opt(Code)),
+    ]
+
+
+class RefundLine(Model):
+    _type_info = [("ChargeId", req(Code)), ("Quantity", req(Quantity))]
+
+
+class RefundRecord(Model):
+    _type_info = [
+        ("RefundRequestNo", opt(Code)),
+        ("ChargeId", req(Code)),
+        ("Quantity", req(Quantity)),
+        ("Amount", req(Money)),
+        ("Reason", opt(Text)),
+        ("Operator", opt(Staff)),
+        ("RefundedAt", req(DateTime)),
+        ("Source", req(RefundSourceEnum)),
+    ]
+
+
+class ServiceFault(Model):
+    """The detail of every fault: a stable code, a readable message, whether to retry."""
+
+    _type_info = [("Code", req(Code)), ("Message", req(Text)), ("Retryable", req(Boolean))]
+
+
+# HisService requests and results
+class SubmitApplicationRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ApplicationNo", req(Code)),
+        ("Patient", req(Patient)),
+        ("Visit", req(Visit)),
+        ("OrderingDoctor", req(Staff)),
+        ("OrderingDepartmentCode", req(Code)),
+        ("OrderingDepartmentName", opt(Name)),
+        ("ExecutingDepartmentCode", req(Code)),
+        ("ExecutingDepartmentName", opt(Name)),
+        ("OrderedAt", req(DateTime)),
+        ("Items", list_of(ApplicationItem, required=True)),
+        ("ClinicalDiagnosis", opt(Text)),
+        ("ClinicalHistory", opt(Text)),
+        ("ExamPurpose", opt(Text)),
+        ("Priority", opt(Priority)),
+    ]
+
+
+class SubmitApplicationResult(Model):
+    _type_info = [("Application", req(ApplicationState))]
+
+
+class ConfirmPaymentRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ApplicationNo", req(Code)),
+        ("Amount", req(Money)),
+        ("PaidAt", req(DateTime)),
+        ("InvoiceNo", opt(Code)),
+    ]
+
+
+class ConfirmPaymentResult(Model):
+    _type_info = [("Application", req(ApplicationState))]
+
+
+class SendInpatientOrderRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ApplicationNo", req(Code)),
+        ("Nurse", req(Staff)),
+        ("SentAt", req(DateTime)),
+    ]
+
+
+class SendInpatientOrderResult(Model):
+    _type_info = [("Application", req(ApplicationState)), ("Charges", list_of(ChargeLine))]
+
+
+class CancelApplicationRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ApplicationNo", req(Code)),
+        ("Reason", req(Text)),
+        ("Operator", req(Staff)),
+        ("CancelledAt", req(DateTime)),
+    ]
+
+
+class CancelApplicationResult(Model):
+    _type_info = [
+        ("Application", req(ApplicationState)),
+        ("RefundDue", req(Boolean)),
+        ("ReversedCharges", list_of(ChargeLine)),
+    ]
+
+
+class GetApplicationRequest(Model):
+    _type_info = [("ApplicationNo", req(Code))]
+
+
+class GetApplicationResult(Model):
+    _type_info = [
+        ("Application", req(ApplicationDetail)),
+        ("Timeline", list_of(StatusEvent)),
+        ("Charges", list_of(ChargeLine)),
+    ]
+
+
+class QueryChargesRequest(Model):
+    _type_info = [
+        ("ApplicationNo", opt(Code)),
+        ("PatientId", opt(Code)),
+        ("VisitNo", opt(Code)),
+        ("From", opt(DateTime)),
+        ("To", opt(DateTime)),
+    ]
+
+
+class QueryChargesResult(Model):
+    _type_info = [
+        ("Charges", list_of(ChargeLine)),
+        ("Refunds", list_of(RefundRecord)),
+        ("TotalCharged", req(Money)),
+        ("TotalRefunded", req(Money)),
+    ]
+
+
+class PingRequest(Model):
+    _type_info = [("Echo", opt(ShortText))]
+
+
+class PingResult(Model):
+    _type_info = [
+        ("ServiceVersion", req(Code)),
+        ("ServerTime", req(DateTime)),
+        ("Echo", opt(ShortText)),
+    ]
+
+
+# PacsService requests and results
+class QueryApplicationsRequest(Model):
+    _type_info = [
+        ("ExecutingDepartmentCode", opt(Code)),
+        ("Modality", opt(Code)),
+        ("PatientId", opt(Code)),
+        ("PatientName", opt(Name)),
+        ("ApplicationNo", opt(Code)),
+        ("AccessionNo", opt(Code)),
+        ("Statuses", list_of(ApplicationStatus)),
+        ("From", opt(DateTime)),
+        ("To", opt(DateTime)),
+        ("PageSize", opt(PageSize)),
+        ("PageToken", opt(Code)),
+    ]
+
+
+class QueryApplicationsResult(Model):
+    _type_info = [
+        ("Applications", list_of(ApplicationDetail)),
+        ("NextPageToken", opt(Code)),
+    ]
+
+
+class ReportStatusRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ApplicationNo", req(Code)),
+        ("Status", req(PacsStatusEvent)),
+        ("OccurredAt", req(DateTime)),
+        ("Operator", req(Staff)),
+        ("AccessionNo", opt(Code)),
+        ("Room", opt(Code)),
+        ("Note", opt(Text)),
+    ]
+
+
+class ReportStatusResult(Model):
+    _type_info = [
+        ("Application", req(ApplicationState)),
+        ("Applied", req(Boolean)),
+        ("Charges", list_of(ChargeLine)),
+    ]
+
+
+class ChargeRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ChargeRequestNo", req(Code)),
+        ("ApplicationNo", req(Code)),
+        ("Items", list_of(ApplicationItem, required=True)),
+        ("Operator", req(Staff)),
+        ("ChargedAt", req(DateTime)),
+    ]
+
+
+class ChargeResult(Model):
+    _type_info = [("Charges", list_of(ChargeLine))]
+
+
+class RefundRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("RefundRequestNo", req(Code)),
+        ("ApplicationNo", req(Code)),
+        ("Lines", list_of(RefundLine, required=True)),
+        ("Reason", req(Text)),
+        ("Operator", req(Staff)),
+        ("RequestedAt", req(DateTime)),
+    ]
+
+
+class RefundResult(Model):
+    _type_info = [("Refunds", list_of(RefundRecord)), ("Charges", list_of(ChargeLine))]

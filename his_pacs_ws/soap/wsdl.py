@@ -1,0 +1,37 @@
+"""WSDL documents of both services, and the checked-in snapshots under wsdl/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+from his_pacs_ws.config import Settings
+from his_pacs_ws.soap.app import ENDPOINTS, make_endpoint
+from his_pacs_ws.soap.services import Runtime
+
+SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl"}
+
+
+def wsdl_document(path: str, base_url: str) -> bytes:
+    _, service = ENDPOINTS[path]
+    endpoint = make_endpoint(service, Runtime(settings=Settings(), session_factory=None))
+    endpoint.doc.wsdl11.build_interface_document(base_url + path)
+    return endpoint.doc.wsdl11.get_interface_document()
+
+
+def pretty(document: bytes) -> bytes:
+    """Indented, so that a change to the contract reads as a small diff."""
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    root = etree.fromstring(document, parser)
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
+def write_snapshots(out: Path, base_url: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, name in SNAPSHOT_NAMES.items():
+        target = out / name
+        target.write_bytes(pretty(wsdl_document(path, base_url)))
+        written.append(target)
+    return written

@@ -1,0 +1,41 @@
+"""Settings from the environment."""
+
+import pytest
+
+from his_pacs_ws.config import ConfigError, Settings
+from his_pacs_ws.domain.billing import ChargePoint
+
+
+def test_defaults():
+    settings = Settings.from_env({})
+    assert settings.charge_point is ChargePoint.NURSE_SEND
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.critical_ack_minutes == 10
+    assert settings.database_url is None
+
+
+def test_charge_point_per_department():
+    settings = Settings.from_env({
+        "HIS_PACS_CHARGE_POINT": "pacs_register",
+        "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT": "MR=PACS_REGISTER, US=NURSE_SEND",
+    })
+    assert settings.charge_point_for("MR") is ChargePoint.PACS_REGISTER
+    assert settings.charge_point_for("US") is ChargePoint.NURSE_SEND
+    assert settings.charge_point_for("CT") is ChargePoint.PACS_REGISTER
+
+
+@pytest.mark.parametrize("env", [
+    {"HIS_PACS_CHARGE_POINT": "ON_DISCHARGE"},
+    {"HIS_PACS_CHARGE_POINT_BY_DEPARTMENT": "MR"},
+    {"HIS_PACS_TIMEZONE": "Mars/Olympus"},
+    {"HIS_PACS_PORT": "eighty"},
+])
+def test_bad_settings_are_refused_with_their_name(env):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert "HIS_PACS_" in str(err.value)
+
+
+def test_cli_flags_win():
+    settings = Settings.from_env({"HIS_PACS_PORT": "9000"}).with_overrides(port=9100, host=None)
+    assert (settings.port, settings.host) == (9100, "127.0.0.1")

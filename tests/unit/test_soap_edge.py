@@ -1,0 +1,55 @@
+"""The SOAP edge without a server: names, conversions, fault text without patient data."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from his_pacs_ws.soap import types as t
+from his_pacs_ws.soap.app import redact_schema_message
+from his_pacs_ws.soap.convert import build, snake, to_plain
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_names_map_between_wire_and_plain():
+    assert snake("IdCardNo") == "id_card_no"
+    assert snake("StudyInstanceUid") == "study_instance_uid"
+    assert snake("From") == "from"
+
+
+def test_request_time_without_offset_is_hospital_time():
+    request = t.ConfirmPaymentRequest(MessageId="m", ApplicationNo="A", Amount=Decimal("1.00"),
+                                      PaidAt=datetime(2026, 11, 26, 9, 0))
+    plain = to_plain(request, t.ConfirmPaymentRequest, SHANGHAI)
+    assert plain["paid_at"].utcoffset() == timedelta(hours=8)
+    assert plain["amount"] == Decimal("1.00")
+    assert "invoice_no" not in plain
+
+
+def test_results_show_times_in_hospital_time_and_decimals_exactly():
+    replayed = {"charges": [{"charge_id": "1", "application_no": "A", "item_code": "X", "item_name": "x",
+                             "quantity": "1.000", "unit_price": "0.10", "amount": "0.10",
+                             "refunded_quantity": "0.000", "refunded_amount": "0.00",
+                             "trigger": "PAYMENT", "charged_at": "2026-11-26T01:00:00+00:00"}]}
+    result = build(t.ChargeResult, replayed, SHANGHAI)
+    [line] = result.Charges
+    assert line.Amount == Decimal("0.10") and isinstance(line.Amount, Decimal)
+    assert line.ChargedAt == datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI)
+    assert line.ChargedAt.utcoffset() == timedelta(hours=8)
+
+
+def test_nested_lists_round_trip():
+    item = t.ApplicationItem(ItemCode="P", ItemName="组套", Quantity=Decimal(1), UnitPrice=Decimal(0),
+                             Components=[t.ApplicationItem(ItemCode="C", ItemName="c", Quantity=Decimal(1),
+                                                           UnitPrice=Decimal("2.50"))])
+    plain = to_plain(item, t.ApplicationItem, timezone.utc)
+    assert plain["components"][0]["unit_price"] == Decimal("2.50")
+
+
+def test_schema_messages_lose_the_offending_value():
+    message = ("Element '{urn:his-pacs-ws:v1}Sex': [facet 'enumeration'] The value '张三' is not an "
+               "element of the set {'M', 'F', 'U'}.")
+    assert "张三" not in redact_schema_message(message)
+    message = "Element '{urn:his-pacs-ws:v1}Amount': '13800138000' is not a valid value of the atomic type."
+    redacted = redact_schema_message(message)
+    assert "13800138000" not in redacted and "Amount" in redacted
