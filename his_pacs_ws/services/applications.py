@@ -49,7 +49,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: str, request
     """Store a new application (NEW, invisible to PACS until paid or sent)."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
-        items = [to_item(i) for i in req["items"]]
+        items = [to_item(i) for i in req.get("items") or []]
         billing.check_items(items)
         content = fingerprint(without(req, "message_id"))
         existing = uow.applications.get(req["application_no"])

@@ -104,7 +104,7 @@ def charge(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> d
             )
         if app.status == Status.CANCELLED.value:
             raise ChargeNotAllowed(f"application {app.application_no} is cancelled")
-        items = [to_item(i) for i in req["items"]]
+        items = [to_item(i) for i in req.get("items") or []]
         billing.check_items(items)
         content = fingerprint(without(req, "message_id"))
         pk = uow.ledger.claim_charge_request(
@@ -158,6 +158,8 @@ def refund(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> d
 
 
 def _refund_lines(uow: UnitOfWork, app: Application, req: dict, refund_request_pk: int) -> list:
+    if not req.get("lines"):
+        raise SchemaValidationError("Lines must hold at least one RefundLine")
     wanted: dict[int, Decimal] = {}
     for line in req["lines"]:
         charge_id = _charge_pk(line["charge_id"])

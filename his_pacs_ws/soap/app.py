@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import logging
 import re
 import time
@@ -46,9 +47,11 @@ _LEADING_VALUE = re.compile(r":\s*'[^']*'\s+is not")
 _SPYNE_TYPE = re.compile(r"\{[^}]*\}")
 
 
-def redact_schema_message(message: str) -> str:
+def redact_schema_message(message: str | bytes) -> str:
     """lxml quotes the offending value; the caller's value may be patient data. Keep the
     element and the rule, drop the value."""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
     message = _QUOTED_VALUE.sub(r"\1", message)
     message = _LEADING_VALUE.sub(": the value is not", message)
     return _SPYNE_TYPE.sub("", message).strip()
@@ -145,21 +148,20 @@ class Dispatcher:
         started = time.perf_counter()
         state = CallState(service=role, caller=role)
         environ[ENVIRON_KEY] = state
-        refusal = self._guard(environ)
+        refusal, exc_info = self._guard(environ), None
+        if refusal is None:
+            try:
+                chunks = list(endpoint(environ, start_response))
+            except Exception as exc:  # never a bare HTTP 500 page: always a fault envelope
+                log.error("unhandled %s in %s", type(exc).__name__, state.operation or "a SOAP call")
+                refusal, exc_info = internal_error(), sys.exc_info()
         if refusal is not None:
             environ[ENVIRON_FAULT] = fault_code(refusal)
             body = fault_envelope(refusal)
+            # exc_info lets these headers replace any that spyne set before it failed
             start_response("500 Internal Server Error", [
-                ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+                ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))], exc_info)
             chunks = [body]
-        else:
-            captured = {}
-
-            def capture(status, headers, exc_info=None):
-                captured["status"], captured["headers"] = status, headers
-                return start_response(status, headers, exc_info)
-
-            chunks = list(endpoint(environ, capture))
         self._record(environ, state, started)
         return chunks
 

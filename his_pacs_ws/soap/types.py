@@ -38,9 +38,13 @@ def opt(t):
 
 
 def list_of(t, *, required: bool = False):
-    """A wrapper element holding one child per entry, named by the entry type."""
-    inner = _element(t, 1 if required else 0)
-    array = Array(inner, member_name=t.get_type_name())
+    """A wrapper element holding one child per entry, named by the entry type.
+
+    The entries are minOccurs=0 even where the list is required: one array type serves
+    every list of its entry type, and the service answers an empty required list with
+    SchemaValidationError itself.
+    """
+    array = Array(_element(t, 0), member_name=t.get_type_name())
     return req(array) if required else opt(array)
 
 

@@ -20,10 +20,18 @@ def wsdl_document(path: str, base_url: str) -> bytes:
     return endpoint.doc.wsdl11.get_interface_document()
 
 
+XS = "http://www.w3.org/2001/XMLSchema"
+_KIND_ORDER = {f"{{{XS}}}{kind}": i for i, kind in enumerate(("import", "simpleType", "complexType", "element"))}
+
+
 def pretty(document: bytes) -> bytes:
-    """Indented, so that a change to the contract reads as a small diff."""
+    """Indented, schema components sorted by kind and name (spyne emits them in an order
+    that varies between processes), so that a change to the contract reads as a small diff."""
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     root = etree.fromstring(document, parser)
+    for schema in root.iter(f"{{{XS}}}schema"):
+        children = sorted(schema, key=lambda c: (_KIND_ORDER.get(c.tag, 9), c.get("name") or c.get("namespace") or ""))
+        schema[:] = children
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 

@@ -1,0 +1,128 @@
+"""The SOAP tier: `his-pacs-ws serve` as a real gunicorn server on the test database, and
+zeep clients built from the checked-in WSDL snapshots, as a vendor would build them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+import zeep
+from zeep.exceptions import Fault
+
+ROOT = Path(__file__).resolve().parents[2]
+WSDL = ROOT / "wsdl"
+TNS = "urn:his-pacs-ws:v1"
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+DOCTOR = {"Code": "D001", "Name": "王医生"}
+NURSE = {"Code": "N001", "Name": "李护士"}
+CLERK = {"Code": "R001", "Name": "登记员"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    log_path: Path
+
+
+@pytest.fixture(scope="session")
+def server(database_url, tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    env = {
+        **os.environ,
+        "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT": "MR=PACS_REGISTER",
+        "HIS_PACS_MAX_REQUEST_BYTES": "65536",
+        "HIS_PACS_LOG_LEVEL": "INFO",
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "his_pacs_ws.cli", "serve", "--database-url", database_url,
+             "--port", str(port), "--workers", "2"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(url + "/health", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("server did not start:\n" + log_path.read_text())
+        time.sleep(0.2)
+    yield Server(url, log_path)
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def base_url(server):
+    return server.url
+
+
+def client(base_url: str, name: str):
+    c = zeep.Client(str(WSDL / f"{name}.wsdl"))
+    service = "HisService" if name == "his" else "PacsService"
+    return c.create_service(f"{{{TNS}}}{service}", f"{base_url}/ws/{name}")
+
+
+@pytest.fixture(scope="session")
+def his(base_url):
+    return client(base_url, "his")
+
+
+@pytest.fixture(scope="session")
+def pacs(base_url):
+    return client(base_url, "pacs")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def fault_code(fault: Fault) -> str:
+    """zeep reports 'soap11env:Client.X'; the contract code is the part after the dot."""
+    return fault.code.rsplit(".", 1)[-1]
+
+
+def fault_detail(fault: Fault) -> dict:
+    node = fault.detail.find(f"{{{TNS}}}ServiceFault")
+    return {child.tag.split("}")[1]: child.text for child in node}
+
+
+def application_request(patient_type="OUTPATIENT", executing="CT", items=None, **overrides):
+    request = {
+        "MessageId": unique("M"),
+        "ApplicationNo": unique("A"),
+        "Patient": {"PatientId": unique("P"), "Name": "小明", "Sex": "M"},
+        "Visit": {"VisitNo": unique("V"), "PatientType": patient_type},
+        "OrderingDoctor": DOCTOR,
+        "OrderingDepartmentCode": "NK",
+        "OrderingDepartmentName": "内科",
+        "ExecutingDepartmentCode": executing,
+        "ExecutingDepartmentName": "CT室",
+        "OrderedAt": T0,
+        "Items": {"ApplicationItem": items or [
+            {"ItemCode": "CT001", "ItemName": "头颅CT平扫", "Quantity": Decimal("1"),
+             "UnitPrice": Decimal("150.00"), "Modality": "CT", "BodyPart": "头颅"}]},
+    }
+    request.update(overrides)
+    return request

@@ -1,0 +1,123 @@
+"""Bad input gets a clear SOAP fault with a stable code, and nothing is stored."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from lxml import etree
+from sqlalchemy import select
+
+from his_pacs_ws.db.models import CallRecord
+from tests.soap.conftest import TNS, unique
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+ITEM = ("<v1:ApplicationItem><v1:ItemCode>CT001</v1:ItemCode><v1:ItemName>头颅CT</v1:ItemName>"
+        "<v1:Quantity>1</v1:Quantity><v1:UnitPrice>{price}</v1:UnitPrice></v1:ApplicationItem>")
+
+
+def submit_envelope(no, *, sex="M", name="张三丰", price="150.00", items=None, extra="", patient_type="OUTPATIENT",
+                    patient=True):
+    items = ITEM.format(price=price) if items is None else items
+    patient_xml = (f"<v1:Patient><v1:PatientId>{unique('P')}</v1:PatientId><v1:Name>{name}</v1:Name>"
+                   f"<v1:Sex>{sex}</v1:Sex></v1:Patient>") if patient else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
+<v1:SubmitApplication><v1:request>
+<v1:MessageId>{unique('M')}</v1:MessageId><v1:ApplicationNo>{no}</v1:ApplicationNo>
+{patient_xml}
+<v1:Visit><v1:VisitNo>{unique('V')}</v1:VisitNo><v1:PatientType>{patient_type}</v1:PatientType></v1:Visit>
+<v1:OrderingDoctor><v1:Code>D1</v1:Code><v1:Name>王医生</v1:Name></v1:OrderingDoctor>
+<v1:OrderingDepartmentCode>NK</v1:OrderingDepartmentCode><v1:ExecutingDepartmentCode>CT</v1:ExecutingDepartmentCode>
+<v1:OrderedAt>2026-11-26T09:00:00</v1:OrderedAt>
+<v1:Items>{items}</v1:Items>{extra}
+</v1:request></v1:SubmitApplication></soapenv:Body></soapenv:Envelope>""".encode()
+
+
+def post(base_url, body: bytes, path="/ws/his"):
+    return requests.post(base_url + path, data=body, timeout=10,
+                         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "SubmitApplication"})
+
+
+def parse_fault(response) -> dict:
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("text/xml")
+    root = etree.fromstring(response.content)
+    fault = root.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+    assert fault is not None, response.content[:300]
+    detail = fault.find(f"detail/{{{TNS}}}ServiceFault")
+    return {
+        "faultcode": fault.findtext("faultcode"),
+        "faultstring": fault.findtext("faultstring"),
+        "code": detail.findtext(f"{{{TNS}}}Code"),
+    }
+
+
+def assert_not_stored(his, no):
+    from zeep.exceptions import Fault
+
+    with pytest.raises(Fault) as missing:
+        his.GetApplication(request={"ApplicationNo": no})
+    assert missing.value.code.endswith("ApplicationNotFound")
+
+
+CASES = {
+    "missing required Patient": dict(patient=False),
+    "money with three fraction digits": dict(price="150.001"),
+    "negative money": dict(price="-1.00"),
+    "unknown enumeration value": dict(sex="X"),
+    "unknown patient type": dict(patient_type="VIP"),
+    "no items": dict(items=""),
+    "unknown element": dict(extra="<v1:Discount>10</v1:Discount>"),
+    "name longer than the schema allows": dict(name="张三丰" * 40),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_schema_invalid_request(base_url, his, case):
+    no = unique("A")
+    fault = parse_fault(post(base_url, submit_envelope(no, **CASES[case])))
+    assert fault["faultcode"] == "soap11env:Client.SchemaValidationError"
+    assert fault["code"] == "SchemaValidationError"
+    assert "张三丰" not in fault["faultstring"]
+    assert_not_stored(his, no)
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"this is not xml", "XmlSyntaxError"),
+    (b"<?xml version='1.0'?><soapenv:Envelope xmlns:soapenv='" + SOAP_ENV.encode() + b"'><soapenv:Body>",
+     "XmlSyntaxError"),
+    (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>", "DTDNotAllowed"),
+    (b"<x>" + b"a" * 70000 + b"</x>", "RequestTooLarge"),
+])
+def test_malformed_request(base_url, his, body, code):
+    fault = parse_fault(post(base_url, body))
+    assert fault["code"] == code
+    assert fault["faultcode"] == f"soap11env:Client.{code}"
+    assert his.Ping().ServiceVersion  # the service keeps serving
+
+
+def test_unknown_operation(base_url):
+    body = f"""<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
+    <v1:DropAllTables><v1:request/></v1:DropAllTables></soapenv:Body></soapenv:Envelope>""".encode()
+    fault = parse_fault(post(base_url, body))
+    assert fault["faultcode"].startswith("soap11env:Client.")
+
+
+def test_a_valid_envelope_to_the_wrong_service(base_url, his):
+    no = unique("A")
+    fault = parse_fault(post(base_url, submit_envelope(no), path="/ws/pacs"))
+    assert fault["faultcode"].startswith("soap11env:Client.")
+    assert_not_stored(his, no)
+
+
+def test_faults_are_recorded(base_url, engine):
+    no = unique("A")
+    parse_fault(post(base_url, submit_envelope(no, price="1.001")))
+    ok = unique("A")
+    assert post(base_url, submit_envelope(ok)).status_code == 200
+    with engine.connect() as conn:
+        rows = conn.execute(select(CallRecord.operation, CallRecord.outcome, CallRecord.fault_code,
+                                   CallRecord.application_no, CallRecord.caller)
+                            .where(CallRecord.service == "HIS").order_by(CallRecord.id.desc()).limit(2)).all()
+    assert rows[0] == ("SubmitApplication", "OK", None, ok, "HIS")
+    assert rows[1][1:3] == ("FAULT", "SchemaValidationError")
