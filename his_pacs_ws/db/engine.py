@@ -50,6 +50,8 @@ def start_embedded(data_dir: Path) -> str:
     """
     import pgserver  # imported here: only the embedded mode needs it
 
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
+
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")

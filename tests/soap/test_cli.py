@@ -1,0 +1,63 @@
+"""The command line on the embedded PostgreSQL: serve, and other commands beside it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.soap.conftest import ROOT, free_port
+
+
+GET_UNKNOWN = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:v="urn:his-pacs-ws:v1">'
+               b"<s:Body><v:GetApplication><v:request><v:ApplicationNo>NOPE</v:ApplicationNo></v:request>"
+               b"</v:GetApplication></s:Body></s:Envelope>")
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "his_pacs_ws.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_serve_on_embedded_postgres_while_migrate_runs_beside_it(tmp_path):
+    data_dir = tmp_path / "var"
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "his_pacs_ws.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
+         "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.3)
+        migrated = cli("migrate", "--data-dir", str(data_dir))
+        assert migrated.returncode == 0, migrated.stderr
+        assert "schema at revision" in migrated.stderr
+        # the server and its database are still there after the other command has gone
+        answer = requests.post(f"http://127.0.0.1:{port}/ws/his", timeout=10, data=GET_UNKNOWN,
+                               headers={"Content-Type": "text/xml; charset=utf-8"})
+        assert b"Client.ApplicationNotFound" in answer.content
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert (data_dir / "pgdata" / "PG_VERSION").exists()
+
+
+def test_bad_setting_is_refused_by_name():
+    result = cli("migrate", env={"HIS_PACS_CHARGE_POINT": "SOMETIMES", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "HIS_PACS_CHARGE_POINT" in result.stderr
+
+
+def test_wsdl_command_writes_both_snapshots(tmp_path):
+    result = cli("wsdl", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "his.wsdl").read_bytes().startswith(b"<?xml")
+    assert b"PacsService" in (tmp_path / "pacs.wsdl").read_bytes()
