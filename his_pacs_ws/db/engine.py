@@ -33,11 +33,13 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    # No pre-ping: it costs a round trip on every checkout. After a database restart the
+    # first call on a stale connection fails as the retryable Unavailable, and SQLAlchemy
+    # drops the whole pool, so the caller's retry gets a fresh connection.
     return create_engine(
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
 

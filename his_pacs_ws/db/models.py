@@ -23,7 +23,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MONEY = Numeric(14, 2)
 QUANTITY = Numeric(14, 3)
@@ -129,13 +129,6 @@ class Application(Base):
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
 
-    items: Mapped[list["ApplicationItem"]] = relationship(
-        order_by="ApplicationItem.position",
-        primaryjoin="and_(Application.id == ApplicationItem.application_pk, "
-        "ApplicationItem.parent_pk.is_(None))",
-        viewonly=True,
-    )
-
 
 class ApplicationItem(Base):
     """An ordered item; package components point at their package through ``parent_pk``."""
@@ -152,10 +145,6 @@ class ApplicationItem(Base):
     unit_price: Mapped[Decimal] = mapped_column(MONEY)
     modality: Mapped[str | None] = mapped_column(String(16), index=True)
     body_part: Mapped[str | None] = mapped_column(String(100))
-
-    components: Mapped[list["ApplicationItem"]] = relationship(
-        order_by="ApplicationItem.position", viewonly=True
-    )
 
 
 class StatusEvent(Base):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Engine, and_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.orm import Session
 
 from his_pacs_ws.db.models import (
     Application,
@@ -29,14 +30,19 @@ from his_pacs_ws.db.models import (
 _MILLI, _FEN = Decimal("0.001"), Decimal("0.01")  # the scales of QUANTITY and MONEY
 
 
+@lru_cache(maxsize=None)
+def _insert_or_nothing(model, conflict: tuple[str, ...]):
+    # Built once: statements executed with parameters reuse SQLAlchemy's compiled cache.
+    return insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(model.id)
+
+
 def _insert_returning_id(session: Session, model, values: dict, conflict: list[str]) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING: the new row's id, or None when the key exists.
 
     On a conflict with a transaction still in flight, PostgreSQL waits for it to end, so a
     racing duplicate sees the winner's committed row.
     """
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return session.execute(stmt.returning(model.id)).scalar_one_or_none()
+    return session.execute(_insert_or_nothing(model, tuple(conflict)), values).scalar_one_or_none()
 
 
 def _upsert(session: Session, model, values: dict, key: str) -> int:
@@ -132,7 +138,6 @@ class ApplicationRepository:
         stmt = (
             select(Application)
             .where(Application.status.in_(flt.statuses), Application.id > after_pk)
-            .options(selectinload(Application.items).selectinload(ApplicationItem.components))
             .order_by(Application.id)
             .limit(limit)
         )
@@ -161,14 +166,18 @@ class ApplicationRepository:
             stmt = stmt.where(Application.executing_department_code.in_(flt.departments))
         return list(self.session.scalars(stmt))
 
-    def with_items(self, application: Application) -> Application:
-        """Load the items (and package components) of one application."""
-        return self.session.scalars(
-            select(Application)
-            .where(Application.id == application.id)
-            .options(selectinload(Application.items).selectinload(ApplicationItem.components))
-            .execution_options(populate_existing=True)
-        ).one()
+    def items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
+        """The items of these applications in one query, packages before their components."""
+        rows = self.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_pk.in_(list(application_pks)))
+            .order_by(ApplicationItem.application_pk, ApplicationItem.parent_pk.nulls_first(),
+                      ApplicationItem.position)
+        )
+        result: dict[int, list[ApplicationItem]] = {pk: [] for pk in application_pks}
+        for row in rows:
+            result[row.application_pk].append(row)
+        return result
 
 
 def _item_columns(item: dict) -> dict:
@@ -308,6 +317,20 @@ def _application_scope(application_no: str | None, patient_id: str | None, visit
     return condition
 
 
+_STORE_RESPONSE = (
+    update(ProcessedMessage)
+    .where(ProcessedMessage.id == bindparam("pk"))
+    .values(response=bindparam("response", type_=JSONB))
+)
+_RECORD_CALL = insert(CallRecord)
+
+
+def record_call(engine: Engine, values: dict) -> None:
+    """Store one call record in a transaction of its own: it must outlive a rolled-back call."""
+    with engine.begin() as conn:
+        conn.execute(_RECORD_CALL, values)
+
+
 class MessageRepository:
     def __init__(self, session: Session):
         self.session = session
@@ -330,7 +353,7 @@ class MessageRepository:
         ).one_or_none()
 
     def store_response(self, pk: int, response: dict) -> None:
-        self.session.get_one(ProcessedMessage, pk).response = response
+        self.session.execute(_STORE_RESPONSE, {"pk": pk, "response": response})
 
     def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,
                      code: str, message: str) -> None:
@@ -341,9 +364,6 @@ class MessageRepository:
              "request_hash": request_hash, "fault_code": code, "fault_message": message},
             ["caller", "message_id"],
         )
-
-    def record_call(self, **values: Any) -> None:
-        self.session.add(CallRecord(**values))
 
     def calls(self, *, application_no: str | None = None, message_id: str | None = None,
               limit: int = 100) -> list[CallRecord]:

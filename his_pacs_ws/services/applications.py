@@ -184,9 +184,8 @@ def get_application(uow: UnitOfWork, settings: Settings, request: dict) -> dict:
         app = uow.applications.get(request["application_no"])
         if app is None:
             raise ApplicationNotFound(f"application {request['application_no']} does not exist")
-        app = uow.applications.with_items(app)
         return {
-            "application": application_detail(app),
+            "application": application_detail(app, uow.applications.items([app.id])[app.id]),
             "timeline": [status_event(e) for e in uow.applications.timeline(app.id)],
             "charges": [charge_line(c) for c in uow.ledger.lines(app.id)],
         }

@@ -92,19 +92,28 @@ def application_state(app: Application) -> dict:
     }
 
 
-def _item(item) -> dict:
-    return {
-        "item_code": item.item_code,
-        "item_name": item.item_name,
-        "quantity": item.quantity,
-        "unit_price": item.unit_price,
-        "modality": item.modality,
-        "body_part": item.body_part,
-        "components": [_item(c) for c in item.components] or None,
-    }
+def item_tree(rows) -> list[dict]:
+    """Item rows (packages before their components) as items holding their components."""
+    by_pk: dict[int, dict] = {}
+    top: list[dict] = []
+    for row in rows:
+        node = {
+            "item_code": row.item_code,
+            "item_name": row.item_name,
+            "quantity": row.quantity,
+            "unit_price": row.unit_price,
+            "modality": row.modality,
+            "body_part": row.body_part,
+        }
+        by_pk[row.id] = node
+        if row.parent_pk is None:
+            top.append(node)
+        else:
+            by_pk[row.parent_pk].setdefault("components", []).append(node)
+    return top
 
 
-def application_detail(app: Application) -> dict:
+def application_detail(app: Application, item_rows) -> dict:
     """Every field SubmitApplication took, as it was sent, plus the current state."""
     return {
         **application_state(app),
@@ -116,7 +125,7 @@ def application_detail(app: Application) -> dict:
         "executing_department_code": app.executing_department_code,
         "executing_department_name": app.executing_department_name,
         "ordered_at": app.ordered_at,
-        "items": [_item(i) for i in app.items],
+        "items": item_tree(item_rows),
         "clinical_diagnosis": app.clinical_diagnosis,
         "clinical_history": app.clinical_history,
         "exam_purpose": app.exam_purpose,

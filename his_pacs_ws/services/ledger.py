@@ -26,6 +26,7 @@ from his_pacs_ws.domain.status import PatientType, Status
 from his_pacs_ws.services.common import (
     charge_line,
     fingerprint,
+    item_tree,
     load_for_pacs,
     refund_record,
     to_item,
@@ -54,15 +55,8 @@ def post_lines(uow: UnitOfWork, app: Application, lines: list[billing.LineSpec],
 def post_items(uow: UnitOfWork, app: Application, trigger: Trigger, charged_at: datetime, *,
                operator: dict | None = None) -> list[LineWithRefunds]:
     """Charge the application's own items (and package components, line by line)."""
-    items = [_as_item(i) for i in uow.applications.with_items(app).items]
+    items = [to_item(i) for i in item_tree(uow.applications.items([app.id])[app.id])]
     return post_lines(uow, app, billing.charge_lines(items), trigger, charged_at, operator=operator)
-
-
-def _as_item(row) -> billing.Item:
-    return billing.Item(
-        row.item_code, row.item_name, row.quantity, row.unit_price, row.modality, row.body_part,
-        tuple(_as_item(c) for c in row.components),
-    )
 
 
 def reverse_all(uow: UnitOfWork, app: Application, source: RefundSource, at: datetime, *,

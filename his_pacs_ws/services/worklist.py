@@ -120,7 +120,8 @@ def query_applications(uow: UnitOfWork, settings: Settings, request: dict,
             flt, after_pk=decode_page_token(request.get("page_token")), limit=page_size + 1
         )
         page = rows[:page_size]
+        items = uow.applications.items([app.id for app in page])
         return {
-            "applications": [application_detail(app) for app in page],
+            "applications": [application_detail(app, items[app.id]) for app in page],
             "next_page_token": encode_page_token(page[-1].id) if len(rows) > page_size else None,
         }

@@ -83,5 +83,7 @@ def build(cls, data: Any, tz: tzinfo) -> Any:
             value = data.get(snake(name))
             if value is not None:
                 kwargs[name] = build(field, value, tz)
-        return cls(**kwargs)
+        # Instantiate the declared class, not a customized copy (spyne warns, and formats a
+        # stack trace on every instance, when a customized class is instantiated).
+        return (cls.__orig__ or cls)(**kwargs)
     return _coerce(data, cls, tz)

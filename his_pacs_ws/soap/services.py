@@ -13,7 +13,7 @@ from spyne import ServiceBase, rpc
 
 from his_pacs_ws import __version__
 from his_pacs_ws.config import Settings
-from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.db.engine import Engine, UnitOfWork, session_factory
 from his_pacs_ws.domain.errors import ServiceError
 from his_pacs_ws.services import applications, ledger, worklist
 from his_pacs_ws.services.messages import Replayed
@@ -33,10 +33,13 @@ class Runtime:
     """What the operations need, built once per process by ``build_app``."""
 
     settings: Settings
-    session_factory: object
+    engine: Engine | None
+
+    def __post_init__(self) -> None:
+        self.sessions = session_factory(self.engine) if self.engine is not None else None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.sessions)
 
 
 @dataclass

@@ -15,7 +15,7 @@ SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl"}
 
 def wsdl_document(path: str, base_url: str) -> bytes:
     _, service = ENDPOINTS[path]
-    endpoint = make_endpoint(service, Runtime(settings=Settings(), session_factory=None))
+    endpoint = make_endpoint(service, Runtime(settings=Settings(), engine=None))
     endpoint.doc.wsdl11.build_interface_document(base_url + path)
     return endpoint.doc.wsdl11.get_interface_document()
 

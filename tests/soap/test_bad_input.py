@@ -121,3 +121,13 @@ def test_faults_are_recorded(base_url, engine):
                             .where(CallRecord.service == "HIS").order_by(CallRecord.id.desc()).limit(2)).all()
     assert rows[0] == ("SubmitApplication", "OK", None, ok, "HIS")
     assert rows[1][1:3] == ("FAULT", "SchemaValidationError")
+
+
+@pytest.mark.parametrize("size", ["0", "501", "many"])
+def test_page_size_out_of_range(base_url, size):
+    body = f"""<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
+    <v1:QueryApplications><v1:request><v1:PageSize>{size}</v1:PageSize></v1:request></v1:QueryApplications>
+    </soapenv:Body></soapenv:Envelope>""".encode()
+    fault = parse_fault(post(base_url, body, path="/ws/pacs"))
+    assert fault["code"] == "SchemaValidationError"
+    assert "PageSize" in fault["faultstring"]

@@ -53,3 +53,10 @@ def test_schema_messages_lose_the_offending_value():
     message = "Element '{urn:his-pacs-ws:v1}Amount': '13800138000' is not a valid value of the atomic type."
     redacted = redact_schema_message(message)
     assert "13800138000" not in redacted and "Amount" in redacted
+
+
+def test_schema_messages_lose_the_parser_prefix():
+    message = ("<string>:1:0:ERROR:SCHEMASV:SCHEMAV_CVC_MAXINCLUSIVE_VALID: Element "
+               "'{urn:his-pacs-ws:v1}PageSize': [facet 'maxInclusive'] The value '501' is greater than '500'.")
+    assert redact_schema_message(message) == (
+        "Element 'PageSize': [facet 'maxInclusive'] The value is greater than '500'.")

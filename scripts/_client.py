@@ -1,0 +1,193 @@
+"""Shared code of the QA scripts: zeep clients built from the WSDL snapshots, argument
+helpers, readable printing of results and SOAP faults. Only zeep and the standard library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import zeep
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault
+from zeep.helpers import serialize_object
+
+TNS = "urn:his-pacs-ws:v1"
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
+SERVICES = {"his": "HisService", "pacs": "PacsService"}
+
+# A terminal that cannot show Chinese must not crash the script halfway through a run.
+for _stream in (sys.stdout, sys.stderr):
+    if hasattr(_stream, "reconfigure"):
+        _stream.reconfigure(errors="backslashreplace")
+
+
+def connect(name: str, url: str = DEFAULT_URL, wsdl_dir: Path | str = DEFAULT_WSDL_DIR):
+    """The `his` or `pacs` service proxy: local WSDL, address overridden to URL/ws/<name>."""
+    client = zeep.Client(str(Path(wsdl_dir) / f"{name}.wsdl"))
+    return client.create_service(f"{{{TNS}}}{SERVICES[name]}", f"{url.rstrip('/')}/ws/{name}")
+
+
+def new_id(prefix: str = "") -> str:
+    """A unique business key or MessageId (fits the contract's 64 characters)."""
+    return prefix + uuid.uuid4().hex
+
+
+def now() -> datetime:
+    """The current time with the local offset."""
+    return datetime.now().astimezone()
+
+
+def fault_code(fault: Fault) -> str:
+    """zeep reports 'soap11env:Client.ApplicationLocked'; the contract code follows the last dot."""
+    return (fault.code or "").rsplit(".", 1)[-1]
+
+
+def fault_detail(fault: Fault) -> dict:
+    """The ServiceFault detail as {'Code', 'Message', 'Retryable'} (empty if absent)."""
+    node = fault.detail.find(f"{{{TNS}}}ServiceFault") if fault.detail is not None else None
+    if node is None:
+        return {}
+    return {child.tag.rsplit("}", 1)[-1]: child.text for child in node}
+
+
+# ---- argument types --------------------------------------------------------------------
+
+def decimal_arg(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a decimal number: {text!r}") from None
+
+
+def datetime_arg(text: str) -> datetime:
+    """ISO 8601; without an offset the server reads it in the hospital time zone."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+
+
+def staff_arg(text: str) -> dict:
+    """`CODE:NAME` as a Staff."""
+    code, sep, name = text.partition(":")
+    if not sep or not code or not name:
+        raise argparse.ArgumentTypeError(f"expected CODE:NAME, got {text!r}")
+    return {"Code": code, "Name": name}
+
+
+def item_arg(text: str) -> dict:
+    """`CODE:NAME:UNIT_PRICE[:QUANTITY]` as an ApplicationItem (quantity defaults to 1)."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected CODE:NAME:PRICE[:QUANTITY], got {text!r}")
+    return {"ItemCode": parts[0], "ItemName": parts[1], "UnitPrice": decimal_arg(parts[2]),
+            "Quantity": decimal_arg(parts[3]) if len(parts) == 4 else Decimal(1)}
+
+
+def deployment_parser(with_defaults: bool = True) -> argparse.ArgumentParser:
+    """--url and --wsdl-dir. Subcommands take them without defaults (SUPPRESS), so they may
+    come before or after the subcommand name."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--url", default=DEFAULT_URL if with_defaults else argparse.SUPPRESS,
+                        help=f"base URL of the deployment (default {DEFAULT_URL})")
+    parent.add_argument("--wsdl-dir", default=str(DEFAULT_WSDL_DIR) if with_defaults else argparse.SUPPRESS,
+                        help="folder holding his.wsdl and pacs.wsdl (default: the repo's wsdl/)")
+    return parent
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=description, parents=[deployment_parser()])
+
+
+def message_id_parser() -> argparse.ArgumentParser:
+    """Parent parser of the state-changing subcommands."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--message-id", help="MessageId to send (default: a new uuid); "
+                        "repeat one to demonstrate a retry")
+    return parent
+
+
+def announce(request: dict, flags: dict[str, tuple[str, ...]]) -> None:
+    """Print the MessageId and the generated values a retry must repeat to be the same request."""
+    def pick(path):
+        value = request
+        for key in path:
+            value = value[key]
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    again = "".join(f" {flag} {pick(path)}" for flag, path in flags.items())
+    print(f"MessageId: {request['MessageId']}")
+    print(f"(to retry the same request: --message-id {request['MessageId']}{again})")
+
+
+# ---- output ----------------------------------------------------------------------------
+
+def plain(value):
+    """zeep objects as dicts and lists, empty fields dropped, list wrappers collapsed."""
+    value = serialize_object(value)
+    if isinstance(value, dict):
+        # A list wrapper: `{"Charges": {"ChargeLine": [...]}}` reads better as `{"Charges": [...]}`
+        if len(value) == 1 and isinstance(next(iter(value.values())), list):
+            return plain(next(iter(value.values())))
+        return {k: plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def scalar(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def render(value, indent: int = 0) -> list[str]:
+    """A YAML-like rendering of plain() output."""
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{key}:")
+                lines.extend(render(item, indent + 1))
+            else:
+                lines.append(f"{pad}{key}: {scalar(item) if item not in ({}, []) else '(none)'}")
+    elif isinstance(value, list):
+        for item in value:
+            sub = render(item, indent + 1)
+            lines.append(f"{pad}- {sub[0].lstrip()}" if sub else f"{pad}-")
+            lines.extend(sub[1:])
+    else:
+        lines.append(pad + scalar(value))
+    return lines
+
+
+def show(result) -> None:
+    print("\n".join(render(plain(result))) or "(empty)")
+
+
+def call(operation, request: dict | None = None, printer=show) -> int:
+    """Send one request, print the result (with `printer`) or the fault; the process exit code."""
+    try:
+        result = operation(request=request) if request is not None else operation()
+    except Fault as fault:
+        detail = fault_detail(fault)
+        print(f"FAULT {fault_code(fault)} (faultcode {fault.code})", file=sys.stderr)
+        if detail:
+            print(f"  Code: {detail.get('Code')}\n  Message: {detail.get('Message')}\n"
+                  f"  Retryable: {detail.get('Retryable')}", file=sys.stderr)
+        else:
+            print(f"  {fault.message}", file=sys.stderr)
+        return 1
+    except (ZeepError, OSError) as error:
+        print(f"ERROR {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    printer(result)
+    return 0

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Load a running his-pacs-ws with the outpatient workflow and report throughput, latency
+and the CPU the service and PostgreSQL spent per call.
+
+Each round is one application: SubmitApplication, ConfirmPayment, ReportStatus REGISTERED,
+GetApplication (4 calls). Requests are prebuilt raw envelopes so the client spends little
+CPU on the same machine. CPU is read from /proc for the processes whose command line
+names his-pacs-ws (the gunicorn master and its workers) and for postgres.
+
+    python scripts/bench.py --url http://127.0.0.1:8000 --rounds 500 --concurrency 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+ENV = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+       'xmlns:v="urn:his-pacs-ws:v1"><s:Body>{}</s:Body></s:Envelope>')
+
+SUBMIT = ("<v:SubmitApplication><v:request><v:MessageId>{m}</v:MessageId><v:ApplicationNo>{a}</v:ApplicationNo>"
+          "<v:Patient><v:PatientId>{p}</v:PatientId><v:Name>小明</v:Name><v:Sex>M</v:Sex></v:Patient>"
+          "<v:Visit><v:VisitNo>{a}V</v:VisitNo><v:PatientType>OUTPATIENT</v:PatientType></v:Visit>"
+          "<v:OrderingDoctor><v:Code>D1</v:Code><v:Name>王医生</v:Name></v:OrderingDoctor>"
+          "<v:OrderingDepartmentCode>NK</v:OrderingDepartmentCode>"
+          "<v:ExecutingDepartmentCode>CT</v:ExecutingDepartmentCode>"
+          "<v:OrderedAt>2026-11-26T09:00:00+08:00</v:OrderedAt><v:Items><v:ApplicationItem>"
+          "<v:ItemCode>CT001</v:ItemCode><v:ItemName>头颅CT平扫</v:ItemName><v:Quantity>1</v:Quantity>"
+          "<v:UnitPrice>150.00</v:UnitPrice><v:Modality>CT</v:Modality></v:ApplicationItem></v:Items>"
+          "</v:request></v:SubmitApplication>")
+PAY = ("<v:ConfirmPayment><v:request><v:MessageId>{m}</v:MessageId><v:ApplicationNo>{a}</v:ApplicationNo>"
+       "<v:Amount>150.00</v:Amount><v:PaidAt>2026-11-26T09:05:00+08:00</v:PaidAt></v:request></v:ConfirmPayment>")
+REGISTER = ("<v:ReportStatus><v:request><v:MessageId>{m}</v:MessageId><v:ApplicationNo>{a}</v:ApplicationNo>"
+            "<v:Status>REGISTERED</v:Status><v:OccurredAt>2026-11-26T09:20:00+08:00</v:OccurredAt>"
+            "<v:Operator><v:Code>R1</v:Code><v:Name>登记员</v:Name></v:Operator>"
+            "<v:AccessionNo>{a}X</v:AccessionNo></v:request></v:ReportStatus>")
+GET = "<v:GetApplication><v:request><v:ApplicationNo>{a}</v:ApplicationNo></v:request></v:GetApplication>"
+
+STEPS = [("his", "SubmitApplication", SUBMIT), ("his", "ConfirmPayment", PAY),
+         ("pacs", "ReportStatus", REGISTER), ("his", "GetApplication", GET)]
+
+
+def cpu_seconds(match) -> float:
+    """utime + stime of every process whose command line matches."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if not match(cmdline):
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+    return total
+
+
+def is_service(cmdline: str) -> bool:
+    return ("his-pacs-ws" in cmdline or "his_pacs_ws.cli" in cmdline) and " serve" in cmdline
+
+
+def is_postgres(cmdline: str) -> bool:
+    return cmdline.startswith("postgres") or "/postgres " in cmdline
+
+
+def post(url: str, body: bytes) -> tuple[int, float]:
+    started = time.perf_counter()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as err:
+        err.read()
+        status = err.code
+    return status, time.perf_counter() - started
+
+
+def round_trip(base: str, latencies: dict, failures: list, lock: threading.Lock) -> None:
+    application_no = "B" + uuid.uuid4().hex[:16]
+    patient_id = "P" + uuid.uuid4().hex[:12]
+    for service, operation, template in STEPS:
+        body = ENV.format(template.format(m=uuid.uuid4().hex, a=application_no, p=patient_id)).encode()
+        status, seconds = post(f"{base}/ws/{service}", body)
+        with lock:
+            latencies[operation].append(seconds)
+            if status != 200:
+                failures.append((operation, status))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--rounds", type=int, default=300, help="applications to walk (4 calls each)")
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    base = args.url.rstrip("/")
+
+    latencies = {operation: [] for _, operation, _ in STEPS}
+    failures: list = []
+    lock = threading.Lock()
+    for _ in range(5):  # warm-up: connections, caches
+        round_trip(base, {k: [] for k in latencies}, [], lock)
+
+    service_cpu, postgres_cpu = cpu_seconds(is_service), cpu_seconds(is_postgres)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        for future in [pool.submit(round_trip, base, latencies, failures, lock) for _ in range(args.rounds)]:
+            future.result()
+    elapsed = time.perf_counter() - started
+    service_cpu = cpu_seconds(is_service) - service_cpu
+    postgres_cpu = cpu_seconds(is_postgres) - postgres_cpu
+
+    calls = args.rounds * len(STEPS)
+    print(f"{calls} calls ({args.rounds} applications) in {elapsed:.1f} s with {args.concurrency} clients: "
+          f"{calls / elapsed:.0f} calls/s")
+    print(f"{'operation':<20}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
+    for operation, values in latencies.items():
+        values.sort()
+        print(f"{operation:<20}{statistics.median(values) * 1000:>10.1f}"
+              f"{values[int(len(values) * 0.95) - 1] * 1000:>10.1f}{values[-1] * 1000:>10.1f}")
+    if service_cpu:
+        print(f"service CPU: {service_cpu * 1000 / calls:.2f} ms per call; "
+              f"PostgreSQL CPU: {postgres_cpu * 1000 / calls:.2f} ms per call")
+    else:
+        print("service CPU: not measured (no his-pacs-ws serve process on this machine)")
+    if failures:
+        print(f"{len(failures)} calls failed, e.g. {failures[:3]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
