@@ -7,6 +7,8 @@ types are named, so that generated clients get one ``Money`` type, not one per f
 
 from __future__ import annotations
 
+import decimal
+
 from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Integer, Unicode
 
 TNS = "urn:his-pacs-ws:v1"
@@ -16,13 +18,13 @@ def _simple(base, name: str, **restrictions):
     return base(type_name=name, __namespace__=TNS, **restrictions)
 
 
-def _element(t, min_occurs: int):
+def _element(t, min_occurs: int, **attrs):
     """``t`` as an element with the given minOccurs, not nillable, keeping its type name.
 
     spyne's customize() turns a named restricted type into an anonymous derived one; put
     the name back so the schema refers to the named type.
     """
-    c = t.customize(min_occurs=min_occurs, nillable=False)
+    c = t.customize(min_occurs=min_occurs, nillable=False, **attrs)
     if t.__type_name__ is not None and c.__type_name__ != t.__type_name__:
         c.__type_name__ = t.__type_name__
         c.__extends__ = t.__extends__
@@ -44,7 +46,8 @@ def list_of(t, *, required: bool = False):
     every list of its entry type, and the service answers an empty required list with
     SchemaValidationError itself.
     """
-    array = Array(_element(t, 0), member_name=t.get_type_name())
+    # Unbounded already, or spyne's Array customizes the entry type again (anonymously).
+    array = Array(_element(t, 0, max_occurs=decimal.Decimal("inf")), member_name=t.get_type_name())
     return req(array) if required else opt(array)
 
 

@@ -97,3 +97,12 @@ def test_ping(his, pacs):
         result = service.Ping()
         assert result.ServiceVersion
         assert result.ServerTime.utcoffset() is not None
+
+
+def test_every_type_is_named_once():
+    """No anonymous per-field copies of a simple type (spyne's Parent_FieldType names):
+    generated clients get one Money, one ApplicationStatus."""
+    for name in ("his", "pacs"):
+        names = schema_of(name).xpath("//xs:simpleType/@name | //xs:complexType/@name", namespaces={"xs": XS})
+        assert not [n for n in names if n.endswith("Type") and "_" in n], names
+        assert len(names) == len(set(names))
