@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.repositories import (
     ApplicationRepository,
     LedgerRepository,
@@ -101,6 +102,9 @@ class UnitOfWork:
         self.applications = ApplicationRepository(self.session)
         self.ledger = LedgerRepository(self.session)
         self.messages = MessageRepository(self.session)
+        self.reports = ReportRepository(self.session)
+        self.critical_values = CriticalValueRepository(self.session)
+        self.emr = EmrRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -52,8 +52,9 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(100))
-    sex: Mapped[str] = mapped_column(String(1))
+    # Unknown until an application names them: PublishEmr carries only the PatientId.
+    name: Mapped[str | None] = mapped_column(String(100))
+    sex: Mapped[str | None] = mapped_column(String(1))
     birth_date: Mapped[date | None] = mapped_column(Date)
     id_card_no: Mapped[str | None] = mapped_column(String(32))
     phone: Mapped[str | None] = mapped_column(String(32))
@@ -285,3 +286,130 @@ class CallRecord(Base):
     fault_code: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     replayed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Report(Base):
+    """One version of a report. A report's history is its versions; none is updated."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("report_no", "version"),
+        CheckConstraint(
+            "result_status IN ('PRELIMINARY','FINAL','CORRECTED','WITHDRAWN')", name="result_status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    report_no: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    result_status: Mapped[str] = mapped_column(String(16))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    accession_no: Mapped[str | None] = mapped_column(String(64))
+    findings: Mapped[str | None] = mapped_column(Text)
+    impression: Mapped[str | None] = mapped_column(Text)
+    positive: Mapped[bool | None] = mapped_column(Boolean)
+    reporting_doctor_code: Mapped[str] = mapped_column(String(64))
+    reporting_doctor_name: Mapped[str] = mapped_column(String(100))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    verifying_doctor_code: Mapped[str | None] = mapped_column(String(64))
+    verifying_doctor_name: Mapped[str | None] = mapped_column(String(100))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    study_instance_uid: Mapped[str | None] = mapped_column(String(64))
+    viewer_url: Mapped[str | None] = mapped_column(Text)
+    image_urls: Mapped[list | None] = mapped_column(JSONB)
+    pdf_url: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = timestamp_now()
+
+
+class CriticalValue(Base):
+    """A critical value (危急值) and every step of its loop, with who and when."""
+
+    __tablename__ = "critical_values"
+    __table_args__ = (
+        CheckConstraint("status IN ('RAISED','RECEIVED','HANDLED','REVOKED')", name="status"),
+        Index("ix_critical_values_reported_at", "reported_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    critical_value_no: Mapped[str] = mapped_column(String(64), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    application_pk: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_name: Mapped[str] = mapped_column(String(100))
+    department_code: Mapped[str] = mapped_column(String(64), index=True)
+    report_no: Mapped[str | None] = mapped_column(String(64))
+    finding: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    contact_phone: Mapped[str | None] = mapped_column(String(64))
+    reported_by_code: Mapped[str] = mapped_column(String(64))
+    reported_by_name: Mapped[str] = mapped_column(String(100))
+    reviewed_by_code: Mapped[str | None] = mapped_column(String(64))
+    reviewed_by_name: Mapped[str | None] = mapped_column(String(100))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ack_deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_by_code: Mapped[str | None] = mapped_column(String(64))
+    received_by_name: Mapped[str | None] = mapped_column(String(100))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_back_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    handled_by_code: Mapped[str | None] = mapped_column(String(64))
+    handled_by_name: Mapped[str | None] = mapped_column(String(100))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handling_opinion: Mapped[str | None] = mapped_column(Text)
+    revoked_by_code: Mapped[str | None] = mapped_column(String(64))
+    revoked_by_name: Mapped[str | None] = mapped_column(String(100))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = timestamp_now()
+
+
+class EmrDocument(Base):
+    """An EMR document (病历文书) as HIS published it; a newer Version replaces it."""
+
+    __tablename__ = "emr_documents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_pk: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    document_type: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    author_name: Mapped[str | None] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class EmrOrder(Base):
+    """A doctor's order (医嘱) of a visit, as HIS last published it."""
+
+    __tablename__ = "emr_orders"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_pk: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    order_type: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class EmrAccess(Base):
+    """Every QueryEmr: who read which patient's record, when, and how much of it."""
+
+    __tablename__ = "emr_accesses"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = timestamp_now()
+    caller: Mapped[str] = mapped_column(String(64))
+    requested_by_code: Mapped[str | None] = mapped_column(String(64))
+    requested_by_name: Mapped[str | None] = mapped_column(String(100))
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    visit_no: Mapped[str | None] = mapped_column(String(64))
+    application_no: Mapped[str | None] = mapped_column(String(64))
+    documents_returned: Mapped[int] = mapped_column(Integer)
+    orders_returned: Mapped[int] = mapped_column(Integer)

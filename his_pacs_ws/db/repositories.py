@@ -36,7 +36,7 @@ def _insert_or_nothing(model, conflict: tuple[str, ...]):
     return insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(model.id)
 
 
-def _insert_returning_id(session: Session, model, values: dict, conflict: list[str]) -> int | None:
+def insert_returning_id(session: Session, model, values: dict, conflict: list[str]) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING: the new row's id, or None when the key exists.
 
     On a conflict with a transaction still in flight, PostgreSQL waits for it to end, so a
@@ -46,7 +46,8 @@ def _insert_returning_id(session: Session, model, values: dict, conflict: list[s
 
 
 def _upsert(session: Session, model, values: dict, key: str) -> int:
-    updates = {k: v for k, v in values.items() if k != key}
+    """Insert, or update the row with this key; a value not given keeps what is stored."""
+    updates = {k: v for k, v in values.items() if k != key and v is not None}
     updates["updated_at"] = func.now()
     stmt = (
         insert(model)
@@ -93,7 +94,7 @@ class ApplicationRepository:
         return _upsert(self.session, Visit, values, "visit_no")
 
     def insert(self, values: dict) -> int | None:
-        return _insert_returning_id(self.session, Application, values, ["application_no"])
+        return insert_returning_id(self.session, Application, values, ["application_no"])
 
     def add_items(self, application_pk: int, items: Iterable[dict]) -> None:
         for position, item in enumerate(items):
@@ -290,7 +291,7 @@ class LedgerRepository:
         )
 
     def claim_charge_request(self, values: dict) -> int | None:
-        return _insert_returning_id(self.session, ChargeRequest, values, ["charge_request_no"])
+        return insert_returning_id(self.session, ChargeRequest, values, ["charge_request_no"])
 
     def charge_request(self, charge_request_no: str) -> ChargeRequest | None:
         return self.session.scalars(
@@ -298,7 +299,7 @@ class LedgerRepository:
         ).one_or_none()
 
     def claim_refund_request(self, values: dict) -> int | None:
-        return _insert_returning_id(self.session, RefundRequest, values, ["refund_request_no"])
+        return insert_returning_id(self.session, RefundRequest, values, ["refund_request_no"])
 
     def refund_request(self, refund_request_no: str) -> RefundRequest | None:
         return self.session.scalars(
@@ -337,7 +338,7 @@ class MessageRepository:
 
     def claim(self, caller: str, message_id: str, operation: str, request_hash: str) -> int | None:
         """Reserve a MessageId for this transaction; None if it was used already."""
-        return _insert_returning_id(
+        return insert_returning_id(
             self.session,
             ProcessedMessage,
             {"caller": caller, "message_id": message_id, "operation": operation,
@@ -357,7 +358,7 @@ class MessageRepository:
 
     def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,
                      code: str, message: str) -> None:
-        _insert_returning_id(
+        insert_returning_id(
             self.session,
             ProcessedMessage,
             {"caller": caller, "message_id": message_id, "operation": operation,

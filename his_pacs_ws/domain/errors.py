@@ -107,6 +107,24 @@ class RefundRequestExists(ServiceError):
     code = "RefundRequestExists"
 
 
+class CriticalValueExists(ServiceError):
+    """The CriticalValueNo exists with different content."""
+
+    code = "CriticalValueExists"
+
+
+class CriticalValueNotFound(ServiceError):
+    """No such critical value."""
+
+    code = "CriticalValueNotFound"
+
+
+class PatientNotFound(ServiceError):
+    """No records of this patient have been published."""
+
+    code = "PatientNotFound"
+
+
 class Unavailable(ServiceError):
     """The database cannot be reached; the caller may retry with the same MessageId."""
 

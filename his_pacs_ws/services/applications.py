@@ -25,24 +25,15 @@ from his_pacs_ws.services.common import (
     fingerprint,
     jsonable,
     load_for_update,
-    now,
+    record_event,
     status_event,
     to_item,
     without,
 )
 from his_pacs_ws.services.messages import run_once
+from his_pacs_ws.services.reports import report_record
 
 
-def record_event(uow: UnitOfWork, app: Application, *, event: str, status: Status, occurred_at, operator,
-            source: str, applied: bool = True, note: str | None = None, room: str | None = None) -> None:
-    uow.applications.add_event(
-        application_pk=app.id, event=event, status=status.value, applied=applied,
-        occurred_at=occurred_at, operator_code=(operator or {}).get("code"),
-        operator_name=(operator or {}).get("name"), source=source, note=note, room=room,
-    )
-    if applied:
-        app.status = status.value
-        app.updated_at = now()
 
 
 def submit_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
@@ -179,7 +170,7 @@ def cancel_application(uow: UnitOfWork, settings: Settings, caller: str, request
     return run_once(uow, caller, "CancelApplication", request, rule)
 
 
-def get_application(uow: UnitOfWork, settings: Settings, request: dict) -> dict:
+def get_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
     with uow:
         app = uow.applications.get(request["application_no"])
         if app is None:
@@ -188,4 +179,6 @@ def get_application(uow: UnitOfWork, settings: Settings, request: dict) -> dict:
             "application": application_detail(app, uow.applications.items([app.id])[app.id]),
             "timeline": [status_event(e) for e in uow.applications.timeline(app.id)],
             "charges": [charge_line(c) for c in uow.ledger.lines(app.id)],
+            "reports": [report_record(r, app.application_no)
+                        for r, _ in uow.reports.latest(application_pks=[app.id])],
         }

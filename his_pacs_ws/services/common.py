@@ -80,6 +80,20 @@ def load_for_pacs(uow, application_no: str) -> Application:
     return app
 
 
+def record_event(uow, app: Application, *, event: str, status: Status, occurred_at, operator,
+                 source: str, applied: bool = True, note: str | None = None,
+                 room: str | None = None) -> None:
+    """Add an event to the timeline; an applied one sets the application's status."""
+    uow.applications.add_event(
+        application_pk=app.id, event=event, status=status.value, applied=applied,
+        occurred_at=occurred_at, operator_code=(operator or {}).get("code"),
+        operator_name=(operator or {}).get("name"), source=source, note=note, room=room,
+    )
+    if applied:
+        app.status = status.value
+        app.updated_at = now()
+
+
 def application_state(app: Application) -> dict:
     status = Status(app.status)
     return {

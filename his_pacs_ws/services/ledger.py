@@ -22,7 +22,8 @@ from his_pacs_ws.domain.errors import (
     RefundRequestExists,
     SchemaValidationError,
 )
-from his_pacs_ws.domain.status import PatientType, Status
+from his_pacs_ws.domain.billing import ChargePoint
+from his_pacs_ws.domain.status import RANK, PatientType, Status
 from his_pacs_ws.services.common import (
     charge_line,
     fingerprint,
@@ -185,7 +186,7 @@ def _charge_pk(charge_id: str) -> int:
     return value
 
 
-def query_charges(uow: UnitOfWork, settings: Settings, request: dict) -> dict:
+def query_charges(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
     if not request.get("application_no") and not request.get("patient_id"):
         raise SchemaValidationError("QueryCharges needs ApplicationNo or PatientId")
     scope = {
@@ -204,3 +205,19 @@ def query_charges(uow: UnitOfWork, settings: Settings, request: dict) -> dict:
             "total_charged": sum((c.line.amount for c in lines), Decimal("0.00")),
             "total_refunded": sum((r.amount for r, _ in refunds), Decimal("0.00")),
         }
+
+
+def charge_point_effects(uow: UnitOfWork, app: Application, previous: Status, target: Status,
+                         event: str, at: datetime, operator: dict | None,
+                         note: str | None = None) -> list[LineWithRefunds]:
+    """Under PACS_REGISTER, reaching registration charges the items (EXAMINED, or a report,
+    straight from RELEASED implies registration) and REGISTRATION_CANCELLED reverses them."""
+    if app.charge_point != ChargePoint.PACS_REGISTER.value:
+        return []
+    if event == "REGISTRATION_CANCELLED":
+        return reverse_all(uow, app, RefundSource.REGISTRATION_CANCELLED, at,
+                           reason=note or "registration cancelled", operator=operator,
+                           triggers={Trigger.PACS_REGISTER})
+    if RANK[previous] < RANK[Status.REGISTERED] <= RANK[target]:
+        return post_items(uow, app, Trigger.PACS_REGISTER, at, operator=operator)
+    return []

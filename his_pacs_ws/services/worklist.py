@@ -8,22 +8,20 @@ import binascii
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.repositories import ApplicationFilter
-from his_pacs_ws.domain.billing import ChargePoint, RefundSource, Trigger
 from his_pacs_ws.domain.errors import SchemaValidationError
 from his_pacs_ws.domain.status import (
-    RANK,
     UNDO,
     PacsEvent,
     Status,
     apply_pacs_event,
 )
 from his_pacs_ws.services import ledger
-from his_pacs_ws.services.applications import record_event
 from his_pacs_ws.services.common import (
     application_detail,
     application_state,
     charge_line,
     load_for_pacs,
+    record_event,
 )
 from his_pacs_ws.services.messages import run_once
 
@@ -50,7 +48,8 @@ def report_status(uow: UnitOfWork, settings: Settings, caller: str, request: dic
         if outcome.applied:
             if event not in UNDO and req.get("accession_no"):
                 app.accession_no = req["accession_no"]
-            charges = _charge_point_effects(uow, app, previous, outcome.status, event, req)
+            charges = ledger.charge_point_effects(uow, app, previous, outcome.status, event.value,
+                                                   req["occurred_at"], req["operator"], req.get("note"))
         record_event(uow, app, event=event.value, status=outcome.status,
                      occurred_at=req["occurred_at"], operator=req["operator"], source="PACS",
                      applied=outcome.applied, note=req.get("note"), room=req.get("room"))
@@ -63,22 +62,6 @@ def report_status(uow: UnitOfWork, settings: Settings, caller: str, request: dic
     return run_once(uow, caller, "ReportStatus", request, rule)
 
 
-def _charge_point_effects(uow, app, previous: Status, target: Status, event: PacsEvent, req: dict):
-    """Under PACS_REGISTER, reaching registration charges the items (EXAMINED straight from
-    RELEASED implies registration) and REGISTRATION_CANCELLED reverses those charges."""
-    if app.charge_point != ChargePoint.PACS_REGISTER.value:
-        return []
-    registered = RANK[Status.REGISTERED]
-    if event is PacsEvent.REGISTRATION_CANCELLED:
-        return ledger.reverse_all(
-            uow, app, RefundSource.REGISTRATION_CANCELLED, req["occurred_at"],
-            reason=req.get("note") or "registration cancelled", operator=req["operator"],
-            triggers={Trigger.PACS_REGISTER},
-        )
-    if RANK[previous] < registered <= RANK[target]:
-        return ledger.post_items(uow, app, Trigger.PACS_REGISTER, req["occurred_at"],
-                                 operator=req["operator"])
-    return []
 
 
 def encode_page_token(after_pk: int) -> str:
@@ -98,7 +81,7 @@ def decode_page_token(token: str | None) -> int:
         raise SchemaValidationError("PageToken is not one this service issued") from None
 
 
-def query_applications(uow: UnitOfWork, settings: Settings, request: dict,
+def query_applications(uow: UnitOfWork, settings: Settings, caller: str, request: dict,
                        departments: list[str] | None = None) -> dict:
     """The PACS worklist. NEW applications never appear: they are not paid or sent yet."""
     statuses = [s for s in (request.get("statuses") or DEFAULT_STATUSES) if s != Status.NEW.value]

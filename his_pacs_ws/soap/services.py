@@ -15,7 +15,7 @@ from his_pacs_ws import __version__
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import Engine, UnitOfWork, session_factory
 from his_pacs_ws.domain.errors import ServiceError
-from his_pacs_ws.services import applications, ledger, worklist
+from his_pacs_ws.services import applications, critical_values, emr, ledger, reports, worklist
 from his_pacs_ws.services.messages import Replayed
 from his_pacs_ws.soap import types as t
 from his_pacs_ws.soap.convert import build, to_plain
@@ -62,7 +62,7 @@ def _safe_traceback(exc: BaseException) -> str:
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
-def invoke(ctx, use_case: Callable, request, result_type, *, changes_state: bool = True):
+def invoke(ctx, use_case: Callable, request, result_type):
     runtime: Runtime = ctx.app.runtime
     state: CallState = ctx.udc
     settings = runtime.settings
@@ -71,10 +71,7 @@ def invoke(ctx, use_case: Callable, request, result_type, *, changes_state: bool
     state.application_no = plain.get("application_no")
     state.patient_id = plain.get("patient_id") or (plain.get("patient") or {}).get("patient_id")
     try:
-        if changes_state:
-            result = use_case(runtime.uow(), settings, state.caller, plain)
-        else:
-            result = use_case(runtime.uow(), settings, plain)
+        result = use_case(runtime.uow(), settings, state.caller, plain)
     except ServiceError as err:
         raise from_error(err) from None
     except Exception as exc:  # the edge: nothing unexpected leaves without a clean fault
@@ -87,7 +84,7 @@ def invoke(ctx, use_case: Callable, request, result_type, *, changes_state: bool
     return build(result_type, result, settings.tz)
 
 
-def ping(uow, settings: Settings, request: dict) -> dict:
+def ping(uow, settings: Settings, caller: str, request: dict) -> dict:
     return {
         "service_version": __version__,
         "server_time": datetime.now(settings.tz),
@@ -126,16 +123,35 @@ class HisService(ServiceBase):
 
     @operation(t.GetApplicationRequest, t.GetApplicationResult)
     def GetApplication(ctx, request):
-        return invoke(ctx, applications.get_application, request, t.GetApplicationResult,
-                      changes_state=False)
+        return invoke(ctx, applications.get_application, request, t.GetApplicationResult)
 
     @operation(t.QueryChargesRequest, t.QueryChargesResult)
     def QueryCharges(ctx, request):
-        return invoke(ctx, ledger.query_charges, request, t.QueryChargesResult, changes_state=False)
+        return invoke(ctx, ledger.query_charges, request, t.QueryChargesResult)
+
+    @operation(t.QueryReportsRequest, t.QueryReportsResult)
+    def QueryReports(ctx, request):
+        return invoke(ctx, reports.query_reports, request, t.QueryReportsResult)
+
+    @operation(t.PublishEmrRequest, t.PublishEmrResult)
+    def PublishEmr(ctx, request):
+        return invoke(ctx, emr.publish_emr, request, t.PublishEmrResult)
+
+    @operation(t.QueryCriticalValuesRequest, t.QueryCriticalValuesResult)
+    def QueryCriticalValues(ctx, request):
+        return invoke(ctx, critical_values.query_critical_values, request, t.QueryCriticalValuesResult)
+
+    @operation(t.AcknowledgeCriticalValueRequest, t.AcknowledgeCriticalValueResult)
+    def AcknowledgeCriticalValue(ctx, request):
+        return invoke(ctx, critical_values.acknowledge, request, t.AcknowledgeCriticalValueResult)
+
+    @operation(t.RecordCriticalValueHandlingRequest, t.RecordCriticalValueHandlingResult)
+    def RecordCriticalValueHandling(ctx, request):
+        return invoke(ctx, critical_values.record_handling, request, t.RecordCriticalValueHandlingResult)
 
     @operation(t.PingRequest, t.PingResult, optional_request=True)
     def Ping(ctx, request):
-        return invoke(ctx, ping, request, t.PingResult, changes_state=False)
+        return invoke(ctx, ping, request, t.PingResult)
 
 
 class PacsService(ServiceBase):
@@ -143,8 +159,7 @@ class PacsService(ServiceBase):
 
     @operation(t.QueryApplicationsRequest, t.QueryApplicationsResult)
     def QueryApplications(ctx, request):
-        return invoke(ctx, worklist.query_applications, request, t.QueryApplicationsResult,
-                      changes_state=False)
+        return invoke(ctx, worklist.query_applications, request, t.QueryApplicationsResult)
 
     @operation(t.ReportStatusRequest, t.ReportStatusResult)
     def ReportStatus(ctx, request):
@@ -158,6 +173,26 @@ class PacsService(ServiceBase):
     def Refund(ctx, request):
         return invoke(ctx, ledger.refund, request, t.RefundResult)
 
+    @operation(t.PushReportRequest, t.PushReportResult)
+    def PushReport(ctx, request):
+        return invoke(ctx, reports.push_report, request, t.PushReportResult)
+
+    @operation(t.RaiseCriticalValueRequest, t.RaiseCriticalValueResult)
+    def RaiseCriticalValue(ctx, request):
+        return invoke(ctx, critical_values.raise_critical_value, request, t.RaiseCriticalValueResult)
+
+    @operation(t.RevokeCriticalValueRequest, t.RevokeCriticalValueResult)
+    def RevokeCriticalValue(ctx, request):
+        return invoke(ctx, critical_values.revoke, request, t.RevokeCriticalValueResult)
+
+    @operation(t.QueryCriticalValuesRequest, t.QueryCriticalValuesResult)
+    def QueryCriticalValues(ctx, request):
+        return invoke(ctx, critical_values.query_critical_values, request, t.QueryCriticalValuesResult)
+
+    @operation(t.QueryEmrRequest, t.QueryEmrResult)
+    def QueryEmr(ctx, request):
+        return invoke(ctx, emr.query_emr, request, t.QueryEmrResult)
+
     @operation(t.PingRequest, t.PingResult, optional_request=True)
     def Ping(ctx, request):
-        return invoke(ctx, ping, request, t.PingResult, changes_state=False)
+        return invoke(ctx, ping, request, t.PingResult)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import decimal
 
-from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Integer, Unicode
+from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Integer32, Unicode
 
 TNS = "urn:his-pacs-ws:v1"
 
@@ -63,7 +63,16 @@ Text = _simple(Unicode, "Text", max_len=20000)
 MessageIdType = _simple(Unicode, "MessageId", min_len=1, max_len=64)
 Money = _simple(Decimal, "Money", fraction_digits=2, total_digits=14, ge=0)
 Quantity = _simple(Decimal, "Quantity", fraction_digits=3, total_digits=14, gt=0)
-PageSize = _simple(Integer, "PageSize", ge=1, le=500)
+PageSize = _simple(Integer32, "PageSize", ge=1, le=500)
+MaxDocuments = _simple(Integer32, "MaxDocuments", ge=1, le=1000)
+Count = _simple(Integer32, "Count", ge=0)
+Version = _simple(Integer32, "Version", ge=1)
+Minutes = _simple(Decimal, "Minutes", fraction_digits=1, ge=0)
+Url = _simple(Unicode, "Url", min_len=1, max_len=2000)
+ImageUrl = _simple(Unicode, "ImageUrl", min_len=1, max_len=2000)
+DocumentType = _simple(Unicode, "DocumentType", min_len=1, max_len=64)
+DocumentContent = _simple(Unicode, "DocumentContent", max_len=1_000_000)
+Phone = _simple(Unicode, "Phone", max_len=32)
 
 Sex = enum("Sex", "M", "F", "U")
 PatientTypeEnum = enum("PatientType", "OUTPATIENT", "EMERGENCY", "INPATIENT", "PHYSICAL_EXAM")
@@ -79,6 +88,9 @@ PacsStatusEvent = enum(
 )
 ChargeTrigger = enum("ChargeTrigger", "PAYMENT", "NURSE_SEND", "PACS_REGISTER", "PACS_CHARGE")
 RefundSourceEnum = enum("RefundSource", "PACS", "HIS_CANCEL", "REGISTRATION_CANCELLED")
+ResultStatusEnum = enum("ResultStatus", "PRELIMINARY", "FINAL", "CORRECTED", "WITHDRAWN")
+CriticalValueStatus = enum("CriticalValueStatus", "RAISED", "RECEIVED", "HANDLED", "REVOKED")
+EmrScope = enum("EmrScope", "CURRENT_VISIT", "ALL_VISITS")
 
 
 class Model(ComplexModel):
@@ -212,6 +224,91 @@ class RefundRecord(Model):
     ]
 
 
+class Report(Model):
+    _type_info = [
+        ("ApplicationNo", req(Code)),
+        ("AccessionNo", opt(Code)),
+        ("ReportNo", req(Code)),
+        ("Version", req(Version)),
+        ("ResultStatus", req(ResultStatusEnum)),
+        ("Findings", opt(Text)),
+        ("Impression", opt(Text)),
+        ("Positive", opt(Boolean)),
+        ("ReportingDoctor", req(Staff)),
+        ("ReportedAt", req(DateTime)),
+        ("VerifyingDoctor", opt(Staff)),
+        ("VerifiedAt", opt(DateTime)),
+        ("StudyInstanceUid", opt(Code)),
+        ("ViewerUrl", opt(Url)),
+        ("ImageUrls", list_of(ImageUrl)),
+        ("PdfUrl", opt(Url)),
+    ]
+
+
+class CriticalValue(Model):
+    _type_info = [
+        ("CriticalValueNo", req(Code)),
+        ("ApplicationNo", req(Code)),
+        ("PatientId", req(Code)),
+        ("PatientName", req(Name)),
+        ("DepartmentCode", req(Code)),
+        ("Finding", req(Text)),
+        ("Status", req(CriticalValueStatus)),
+        ("ReportedBy", req(Staff)),
+        ("ReviewedBy", opt(Staff)),
+        ("ReportedAt", req(DateTime)),
+        ("AckDeadline", req(DateTime)),
+        ("ReceivedBy", opt(Staff)),
+        ("ReceivedAt", opt(DateTime)),
+        ("ReadBackConfirmed", req(Boolean)),
+        ("HandledBy", opt(Staff)),
+        ("HandledAt", opt(DateTime)),
+        ("HandlingOpinion", opt(Text)),
+        ("RevokedAt", opt(DateTime)),
+        ("RevokeReason", opt(Text)),
+        ("Overdue", req(Boolean)),
+        ("MinutesToReceive", opt(Minutes)),
+        ("MinutesToHandle", opt(Minutes)),
+        ("ReportNo", opt(Code)),
+        ("ContactPhone", opt(Phone)),
+        ("RevokedBy", opt(Staff)),
+    ]
+
+
+class EmrDocument(Model):
+    _type_info = [
+        ("DocumentId", req(Code)),
+        ("DocumentType", req(DocumentType)),
+        ("Title", req(ShortText)),
+        ("Content", req(DocumentContent)),
+        ("AuthorName", opt(Name)),
+        ("RecordedAt", req(DateTime)),
+        ("Version", opt(Version)),
+    ]
+
+
+class EmrOrder(Model):
+    _type_info = [
+        ("OrderNo", req(Code)),
+        ("OrderType", opt(Code)),
+        ("Content", req(Text)),
+        ("OrderedAt", req(DateTime)),
+        ("Status", opt(Code)),
+    ]
+
+
+class EmrVisit(Model):
+    _type_info = [
+        ("VisitNo", req(Code)),
+        ("PatientType", req(PatientTypeEnum)),
+        ("VisitAt", opt(DateTime)),
+        ("DepartmentName", opt(Name)),
+        ("Diagnosis", opt(Text)),
+        ("Documents", list_of(EmrDocument)),
+        ("Orders", list_of(EmrOrder)),
+    ]
+
+
 class ServiceFault(Model):
     """The detail of every fault: a stable code, a readable message, whether to retry."""
 
@@ -297,7 +394,87 @@ class GetApplicationResult(Model):
         ("Application", req(ApplicationDetail)),
         ("Timeline", list_of(StatusEvent)),
         ("Charges", list_of(ChargeLine)),
+        ("Reports", list_of(Report)),
     ]
+
+
+class QueryReportsRequest(Model):
+    _type_info = [
+        ("PatientId", opt(Code)),
+        ("ApplicationNo", opt(Code)),
+        ("IncludePrior", opt(Boolean)),
+        ("IncludePreliminary", opt(Boolean)),
+        ("From", opt(DateTime)),
+        ("To", opt(DateTime)),
+    ]
+
+
+class QueryReportsResult(Model):
+    _type_info = [("Reports", list_of(Report))]
+
+
+class PublishEmrRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("PatientId", req(Code)),
+        ("Visit", req(Visit)),
+        ("Documents", list_of(EmrDocument, required=True)),
+        ("Orders", list_of(EmrOrder)),
+    ]
+
+
+class PublishEmrResult(Model):
+    _type_info = [
+        ("PatientId", req(Code)),
+        ("VisitNo", req(Code)),
+        ("DocumentsStored", req(Count)),
+        ("DocumentsIgnored", req(Count)),
+        ("OrdersStored", req(Count)),
+    ]
+
+
+class QueryCriticalValuesRequest(Model):
+    _type_info = [
+        ("Statuses", list_of(CriticalValueStatus)),
+        ("DepartmentCode", opt(Code)),
+        ("PatientId", opt(Code)),
+        ("ApplicationNo", opt(Code)),
+        ("From", opt(DateTime)),
+        ("To", opt(DateTime)),
+        ("OverdueOnly", opt(Boolean)),
+    ]
+
+
+class QueryCriticalValuesResult(Model):
+    _type_info = [("CriticalValues", list_of(CriticalValue))]
+
+
+class AcknowledgeCriticalValueRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("CriticalValueNo", req(Code)),
+        ("ReceivedBy", req(Staff)),
+        ("ReceivedAt", req(DateTime)),
+        ("ReadBackConfirmed", req(Boolean)),
+    ]
+
+
+class AcknowledgeCriticalValueResult(Model):
+    _type_info = [("CriticalValue", req(CriticalValue))]
+
+
+class RecordCriticalValueHandlingRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("CriticalValueNo", req(Code)),
+        ("HandledBy", req(Staff)),
+        ("HandledAt", req(DateTime)),
+        ("HandlingOpinion", req(Text)),
+    ]
+
+
+class RecordCriticalValueHandlingResult(Model):
+    _type_info = [("CriticalValue", req(CriticalValue))]
 
 
 class QueryChargesRequest(Model):
@@ -405,3 +582,86 @@ class RefundRequest(Model):
 
 class RefundResult(Model):
     _type_info = [("Refunds", list_of(RefundRecord)), ("Charges", list_of(ChargeLine))]
+
+
+class PushReportRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("ApplicationNo", req(Code)),
+        ("ReportNo", req(Code)),
+        ("ResultStatus", req(ResultStatusEnum)),
+        ("ReportingDoctor", req(Staff)),
+        ("ReportedAt", req(DateTime)),
+        ("AccessionNo", opt(Code)),
+        ("Findings", opt(Text)),
+        ("Impression", opt(Text)),
+        ("Positive", opt(Boolean)),
+        ("VerifyingDoctor", opt(Staff)),
+        ("VerifiedAt", opt(DateTime)),
+        ("StudyInstanceUid", opt(Code)),
+        ("ViewerUrl", opt(Url)),
+        ("ImageUrls", list_of(ImageUrl)),
+        ("PdfUrl", opt(Url)),
+    ]
+
+
+class PushReportResult(Model):
+    _type_info = [
+        ("Application", req(ApplicationState)),
+        ("ReportVersion", req(Version)),
+        ("Applied", req(Boolean)),
+    ]
+
+
+class RaiseCriticalValueRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("CriticalValueNo", req(Code)),
+        ("ApplicationNo", req(Code)),
+        ("Finding", req(Text)),
+        ("ReportedBy", req(Staff)),
+        ("ReportedAt", req(DateTime)),
+        ("ReportNo", opt(Code)),
+        ("ReviewedBy", opt(Staff)),
+        ("ContactPhone", opt(Phone)),
+    ]
+
+
+class RaiseCriticalValueResult(Model):
+    _type_info = [("CriticalValue", req(CriticalValue))]
+
+
+class RevokeCriticalValueRequest(Model):
+    _type_info = [
+        ("MessageId", req(MessageIdType)),
+        ("CriticalValueNo", req(Code)),
+        ("Reason", req(Text)),
+        ("Operator", req(Staff)),
+    ]
+
+
+class RevokeCriticalValueResult(Model):
+    _type_info = [("CriticalValue", req(CriticalValue))]
+
+
+class QueryEmrRequest(Model):
+    _type_info = [
+        ("PatientId", req(Code)),
+        ("Scope", opt(EmrScope)),
+        ("VisitNo", opt(Code)),
+        ("ApplicationNo", opt(Code)),
+        ("IncludeOrders", opt(Boolean)),
+        ("DocumentTypes", list_of(DocumentType)),
+        ("From", opt(DateTime)),
+        ("To", opt(DateTime)),
+        ("MaxDocuments", opt(MaxDocuments)),
+        ("RequestedBy", opt(Staff)),
+    ]
+
+
+class QueryEmrResult(Model):
+    _type_info = [
+        ("PatientId", req(Code)),
+        ("Visits", list_of(EmrVisit)),
+        ("Truncated", req(Boolean)),
+    ]

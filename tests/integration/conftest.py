@@ -100,16 +100,16 @@ class Hospital:
             "requested_at": T0 + timedelta(minutes=40)})
 
     def get(self, application_no):
-        return applications.get_application(self.uow(), self.settings, {"application_no": application_no})
+        return applications.get_application(self.uow(), self.settings, "HIS", {"application_no": application_no})
 
     def status(self, application_no) -> str:
         return self.get(application_no)["application"]["status"]
 
     def worklist(self, **request):
-        return worklist.query_applications(self.uow(), self.settings, request)
+        return worklist.query_applications(self.uow(), self.settings, "PACS", request)
 
     def charges(self, **request):
-        return ledger.query_charges(self.uow(), self.settings, request)
+        return ledger.query_charges(self.uow(), self.settings, "HIS", request)
 
 
 @pytest.fixture

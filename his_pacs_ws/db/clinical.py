@@ -1,0 +1,198 @@
+"""Queries of the clinical half: reports, critical values, EMR documents and orders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from his_pacs_ws.db.models import (
+    Application,
+    CriticalValue,
+    EmrAccess,
+    EmrDocument,
+    EmrOrder,
+    Patient,
+    Report,
+    Visit,
+)
+from his_pacs_ws.db.repositories import insert_returning_id
+
+
+class ReportRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def versions(self, report_no: str) -> list[Report]:
+        """Every version of a report, oldest first."""
+        return list(self.session.scalars(
+            select(Report).where(Report.report_no == report_no).order_by(Report.version)
+        ))
+
+    def add(self, **values: Any) -> Report:
+        report = Report(**values)
+        self.session.add(report)
+        self.session.flush()
+        return report
+
+    def latest(self, *, application_pks: Sequence[int] | None = None, patient_id: str | None = None,
+               statuses: Sequence[str] | None = None, reported_from: datetime | None = None,
+               reported_to: datetime | None = None) -> list[tuple[Report, str]]:
+        """The latest version of each report in scope, newest report first, with its
+        application number. Filters apply to that latest version."""
+        latest = (
+            select(Report.id)
+            .distinct(Report.report_no)
+            .join(Application, Application.id == Report.application_pk)
+            .order_by(Report.report_no, Report.version.desc())
+        )
+        if application_pks is not None:
+            latest = latest.where(Report.application_pk.in_(list(application_pks)))
+        if patient_id is not None:
+            latest = latest.where(Application.patient_id == patient_id)
+        stmt = (
+            select(Report, Application.application_no)
+            .join(Application, Application.id == Report.application_pk)
+            .where(Report.id.in_(latest.scalar_subquery()))
+            .order_by(Report.reported_at.desc(), Report.id.desc())
+        )
+        if statuses is not None:
+            stmt = stmt.where(Report.result_status.in_(list(statuses)))
+        if reported_from:
+            stmt = stmt.where(Report.reported_at >= reported_from)
+        if reported_to:
+            stmt = stmt.where(Report.reported_at < reported_to)
+        return [(report, no) for report, no in self.session.execute(stmt)]
+
+
+@dataclass
+class CriticalValueFilter:
+    statuses: Sequence[str] | None = None
+    department_code: str | None = None
+    patient_id: str | None = None
+    application_no: str | None = None
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    overdue_at: datetime | None = None  # only values overdue as of this time
+    departments: Sequence[str] | None = None  # a caller restricted to these departments
+    limit: int = 1000
+
+
+class CriticalValueRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def claim(self, values: dict) -> int | None:
+        return insert_returning_id(self.session, CriticalValue, values, ["critical_value_no"])
+
+    def get(self, number: str, *, for_update: bool = False) -> CriticalValue | None:
+        stmt = select(CriticalValue).where(CriticalValue.critical_value_no == number)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def get_by_pk(self, pk: int) -> CriticalValue:
+        return self.session.get_one(CriticalValue, pk)
+
+    def search(self, flt: CriticalValueFilter) -> list[tuple[CriticalValue, str]]:
+        stmt = (
+            select(CriticalValue, Application.application_no)
+            .join(Application, Application.id == CriticalValue.application_pk)
+            .order_by(CriticalValue.reported_at.desc(), CriticalValue.id.desc())
+            .limit(flt.limit)
+        )
+        if flt.statuses:
+            stmt = stmt.where(CriticalValue.status.in_(list(flt.statuses)))
+        if flt.department_code:
+            stmt = stmt.where(CriticalValue.department_code == flt.department_code)
+        if flt.patient_id:
+            stmt = stmt.where(CriticalValue.patient_id == flt.patient_id)
+        if flt.application_no:
+            stmt = stmt.where(Application.application_no == flt.application_no)
+        if flt.reported_from:
+            stmt = stmt.where(CriticalValue.reported_at >= flt.reported_from)
+        if flt.reported_to:
+            stmt = stmt.where(CriticalValue.reported_at < flt.reported_to)
+        if flt.overdue_at is not None:
+            stmt = stmt.where(
+                func.coalesce(CriticalValue.received_at, CriticalValue.revoked_at, flt.overdue_at)
+                > CriticalValue.ack_deadline
+            )
+        if flt.departments is not None:
+            stmt = stmt.where(Application.executing_department_code.in_(list(flt.departments)))
+        return [(cv, no) for cv, no in self.session.execute(stmt)]
+
+
+class EmrRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def patient(self, patient_id: str) -> Patient | None:
+        return self.session.scalars(select(Patient).where(Patient.patient_id == patient_id)).one_or_none()
+
+    def ensure_patient(self, patient_id: str) -> int:
+        """The patient's row, created bare if HIS publishes records before any application."""
+        pk = insert_returning_id(self.session, Patient, {"patient_id": patient_id}, ["patient_id"])
+        return pk if pk is not None else self.patient(patient_id).id
+
+    def visit(self, visit_no: str) -> Visit | None:
+        return self.session.scalars(select(Visit).where(Visit.visit_no == visit_no)).one_or_none()
+
+    def visits_of(self, patient_pk: int) -> list[Visit]:
+        """Newest first: by VisitAt, else by when the visit was first recorded."""
+        return list(self.session.scalars(
+            select(Visit).where(Visit.patient_pk == patient_pk)
+            .order_by(func.coalesce(Visit.visit_at, Visit.created_at).desc(), Visit.id.desc())
+        ))
+
+    def document(self, document_id: str, *, for_update: bool = False) -> EmrDocument | None:
+        stmt = select(EmrDocument).where(EmrDocument.document_id == document_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def order(self, order_no: str) -> EmrOrder | None:
+        return self.session.scalars(select(EmrOrder).where(EmrOrder.order_no == order_no)).one_or_none()
+
+    def add(self, row) -> None:
+        self.session.add(row)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def documents(self, visit_pks: Sequence[int], *, types: Sequence[str] | None,
+                  recorded_from: datetime | None, recorded_to: datetime | None,
+                  limit: int) -> list[EmrDocument]:
+        """The newest ``limit`` documents of these visits (the caller orders them)."""
+        stmt = (
+            select(EmrDocument)
+            .where(EmrDocument.visit_pk.in_(list(visit_pks)))
+            .order_by(EmrDocument.recorded_at.desc(), EmrDocument.id.desc())
+            .limit(limit)
+        )
+        if types:
+            stmt = stmt.where(EmrDocument.document_type.in_(list(types)))
+        if recorded_from:
+            stmt = stmt.where(EmrDocument.recorded_at >= recorded_from)
+        if recorded_to:
+            stmt = stmt.where(EmrDocument.recorded_at < recorded_to)
+        return list(self.session.scalars(stmt))
+
+    def orders(self, visit_pks: Sequence[int], *, ordered_from: datetime | None,
+               ordered_to: datetime | None) -> list[EmrOrder]:
+        stmt = (
+            select(EmrOrder)
+            .where(EmrOrder.visit_pk.in_(list(visit_pks)))
+            .order_by(EmrOrder.ordered_at, EmrOrder.id)
+        )
+        if ordered_from:
+            stmt = stmt.where(EmrOrder.ordered_at >= ordered_from)
+        if ordered_to:
+            stmt = stmt.where(EmrOrder.ordered_at < ordered_to)
+        return list(self.session.scalars(stmt))
+
+    def record_access(self, **values: Any) -> None:
+        self.session.add(EmrAccess(**values))

@@ -1,0 +1,148 @@
+"""EMR access: HIS publishes documents and orders; the radiologist reads them while
+reporting, and every read is recorded as an access to that patient's record."""
+
+from __future__ import annotations
+
+from his_pacs_ws.config import Settings
+from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.db.models import EmrDocument, EmrOrder
+from his_pacs_ws.domain.errors import ApplicationNotFound, PatientNotFound, SchemaValidationError
+from his_pacs_ws.services.common import now
+from his_pacs_ws.services.messages import run_once
+
+DEFAULT_MAX_DOCUMENTS = 200
+MAX_DOCUMENTS = 1000
+VISIT_FIELDS = ("patient_type", "visit_at", "inpatient_no", "ward_code", "ward_name", "bed_no",
+                "department_code", "department_name", "diagnosis")
+
+
+def publish_emr(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """Store a visit's documents (a newer Version replaces a document) and orders."""
+
+    def rule(uow: UnitOfWork, req: dict) -> dict:
+        documents, orders = req.get("documents") or [], req.get("orders") or []
+        if not documents and not orders:
+            raise SchemaValidationError("PublishEmr needs at least one document or order")
+        patient_pk = uow.emr.ensure_patient(req["patient_id"])
+        visit_pk = _visit(uow, patient_pk, req["visit"])
+        stored = ignored = 0
+        for doc in documents:
+            if _document(uow, patient_pk, visit_pk, doc):
+                stored += 1
+            else:
+                ignored += 1
+        for order in orders:
+            _order(uow, patient_pk, visit_pk, order)
+        return {"patient_id": req["patient_id"], "visit_no": req["visit"]["visit_no"],
+                "documents_stored": stored, "documents_ignored": ignored, "orders_stored": len(orders)}
+
+    return run_once(uow, caller, "PublishEmr", request, rule)
+
+
+def _visit(uow: UnitOfWork, patient_pk: int, visit: dict) -> int:
+    existing = uow.emr.visit(visit["visit_no"])
+    if existing is not None and existing.patient_pk != patient_pk:
+        raise SchemaValidationError(f"visit {visit['visit_no']} belongs to another patient")
+    values = {"visit_no": visit["visit_no"], "patient_pk": patient_pk}
+    values.update({k: visit.get(k) for k in VISIT_FIELDS})
+    return uow.applications.upsert_visit(values)
+
+
+def _document(uow: UnitOfWork, patient_pk: int, visit_pk: int, doc: dict) -> bool:
+    """Store or replace one document; False when the stored version is as new or newer."""
+    version = doc.get("version") or 1
+    existing = uow.emr.document(doc["document_id"], for_update=True)
+    if existing is not None and existing.patient_pk != patient_pk:
+        raise SchemaValidationError(f"document {doc['document_id']} belongs to another patient")
+    if existing is not None and existing.version >= version:
+        return False
+    row = existing or EmrDocument(document_id=doc["document_id"])
+    row.patient_pk, row.visit_pk, row.version = patient_pk, visit_pk, version
+    row.document_type, row.title, row.content = doc["document_type"], doc["title"], doc["content"]
+    row.author_name, row.recorded_at, row.updated_at = doc.get("author_name"), doc["recorded_at"], now()
+    uow.emr.add(row)
+    uow.emr.flush()
+    return True
+
+
+def _order(uow: UnitOfWork, patient_pk: int, visit_pk: int, order: dict) -> None:
+    existing = uow.emr.order(order["order_no"])
+    if existing is not None and existing.patient_pk != patient_pk:
+        raise SchemaValidationError(f"order {order['order_no']} belongs to another patient")
+    row = existing or EmrOrder(order_no=order["order_no"])
+    row.patient_pk, row.visit_pk = patient_pk, visit_pk
+    row.order_type, row.content, row.ordered_at = order.get("order_type"), order["content"], order["ordered_at"]
+    row.status, row.updated_at = order.get("status"), now()
+    uow.emr.add(row)
+    uow.emr.flush()
+
+
+def query_emr(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+    """The patient's records: this visit's (anchored by VisitNo or ApplicationNo, else the
+    newest) or all visits', newest visit first, documents oldest first."""
+    scope = request.get("scope") or "CURRENT_VISIT"
+    limit = min(request.get("max_documents") or DEFAULT_MAX_DOCUMENTS, MAX_DOCUMENTS)
+    with uow:
+        patient = uow.emr.patient(request["patient_id"])
+        if patient is None:
+            raise PatientNotFound("no records of this patient have been published")
+        visits = uow.emr.visits_of(patient.id)
+        if scope == "CURRENT_VISIT":
+            anchor = _anchor(uow, patient, visits, request)
+            visits = [v for v in visits if v.id == anchor] if anchor else visits[:1]
+        pks = [v.id for v in visits]
+        documents = uow.emr.documents(pks, types=request.get("document_types"),
+                                      recorded_from=request.get("from"), recorded_to=request.get("to"),
+                                      limit=limit + 1) if pks else []
+        truncated = len(documents) > limit
+        documents = sorted(documents[:limit], key=lambda d: (d.recorded_at, d.id))
+        orders = (uow.emr.orders(pks, ordered_from=request.get("from"), ordered_to=request.get("to"))
+                  if pks and request.get("include_orders", False) else [])
+        requested_by = request.get("requested_by") or {}
+        uow.emr.record_access(
+            caller=caller, requested_by_code=requested_by.get("code"),
+            requested_by_name=requested_by.get("name"), patient_id=request["patient_id"], scope=scope,
+            visit_no=request.get("visit_no"), application_no=request.get("application_no"),
+            documents_returned=len(documents), orders_returned=len(orders),
+        )
+        uow.commit()
+        return {
+            "patient_id": request["patient_id"],
+            "visits": [_visit_record(v, documents, orders) for v in visits],
+            "truncated": truncated,
+        }
+
+
+def _anchor(uow: UnitOfWork, patient, visits, request: dict) -> int | None:
+    if request.get("visit_no"):
+        match = [v.id for v in visits if v.visit_no == request["visit_no"]]
+        if not match:
+            raise SchemaValidationError(f"visit {request['visit_no']} is not a visit of this patient")
+        return match[0]
+    if request.get("application_no"):
+        app = uow.applications.get(request["application_no"])
+        if app is None or app.patient_pk != patient.id:
+            raise ApplicationNotFound(f"application {request['application_no']} is not this patient's")
+        return app.visit_pk
+    return None
+
+
+def _visit_record(visit, documents, orders) -> dict:
+    return {
+        "visit_no": visit.visit_no,
+        "patient_type": visit.patient_type,
+        "visit_at": visit.visit_at,
+        "department_name": visit.department_name,
+        "diagnosis": visit.diagnosis,
+        "documents": [
+            {"document_id": d.document_id, "document_type": d.document_type, "title": d.title,
+             "content": d.content, "author_name": d.author_name, "recorded_at": d.recorded_at,
+             "version": d.version}
+            for d in documents if d.visit_pk == visit.id
+        ],
+        "orders": [
+            {"order_no": o.order_no, "order_type": o.order_type, "content": o.content,
+             "ordered_at": o.ordered_at, "status": o.status}
+            for o in orders if o.visit_pk == visit.id
+        ],
+    }
