@@ -11,12 +11,14 @@ import pytest
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain.billing import ChargePoint
-from his_pacs_ws.services import applications, ledger, worklist
+from his_pacs_ws.services import applications, critical_values, emr, ledger, reports, worklist
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 DOCTOR = {"code": "D001", "name": "王医生"}
 NURSE = {"code": "N001", "name": "李护士"}
 CLERK = {"code": "R001", "name": "登记员"}
+RADIOLOGIST = {"code": "RAD01", "name": "赵医生"}
+CHIEF = {"code": "RAD09", "name": "钱主任"}
 
 
 def unique(prefix: str) -> str:
@@ -110,6 +112,61 @@ class Hospital:
 
     def charges(self, **request):
         return ledger.query_charges(self.uow(), self.settings, "HIS", request)
+
+    def released(self, **kwargs) -> str:
+        """An outpatient application, paid: on the PACS worklist."""
+        no = self.submit(**kwargs)
+        self.pay(no)
+        return no
+
+    def push(self, application_no, result_status, *, report_no=None, minutes=60, message_id=None, **extra):
+        request = {"message_id": message_id or unique("M"), "application_no": application_no,
+                   "report_no": report_no or f"R-{application_no}", "result_status": result_status,
+                   "reporting_doctor": RADIOLOGIST, "reported_at": T0 + timedelta(minutes=minutes),
+                   "findings": "左侧额叶见片状低密度影", "impression": "考虑脑梗死"}
+        if result_status in ("FINAL", "CORRECTED"):
+            request.update(verifying_doctor=CHIEF, verified_at=T0 + timedelta(minutes=minutes + 5))
+        request.update(extra)
+        return reports.push_report(self.uow(), self.settings, "PACS", request)
+
+    def reports(self, **request):
+        return reports.query_reports(self.uow(), self.settings, "HIS", request)
+
+    def raise_cv(self, application_no, *, number=None, minutes=60, message_id=None, **extra):
+        request = {"message_id": message_id or unique("M"), "critical_value_no": number or unique("CV"),
+                   "application_no": application_no, "finding": "大面积脑梗死，中线移位",
+                   "reported_by": RADIOLOGIST, "reviewed_by": CHIEF,
+                   "reported_at": T0 + timedelta(minutes=minutes)}
+        request.update(extra)
+        return critical_values.raise_critical_value(self.uow(), self.settings, "PACS", request)
+
+    def acknowledge(self, number, *, minutes=65, read_back=True, message_id=None):
+        return critical_values.acknowledge(self.uow(), self.settings, "HIS", {
+            "message_id": message_id or unique("M"), "critical_value_no": number,
+            "received_by": NURSE, "received_at": T0 + timedelta(minutes=minutes),
+            "read_back_confirmed": read_back})
+
+    def handle(self, number, *, minutes=80, message_id=None):
+        return critical_values.record_handling(self.uow(), self.settings, "HIS", {
+            "message_id": message_id or unique("M"), "critical_value_no": number,
+            "handled_by": DOCTOR, "handled_at": T0 + timedelta(minutes=minutes),
+            "handling_opinion": "已请神经内科会诊，予脱水降颅压"})
+
+    def revoke(self, number, *, message_id=None):
+        return critical_values.revoke(self.uow(), self.settings, "PACS", {
+            "message_id": message_id or unique("M"), "critical_value_no": number,
+            "reason": "误报：与既往片对比为陈旧病灶", "operator": CHIEF})
+
+    def critical_values(self, **request):
+        return critical_values.query_critical_values(self.uow(), self.settings, "HIS", request)
+
+    def publish(self, patient_id, visit, documents=(), orders=(), message_id=None):
+        return emr.publish_emr(self.uow(), self.settings, "HIS", {
+            "message_id": message_id or unique("M"), "patient_id": patient_id, "visit": visit,
+            "documents": list(documents), "orders": list(orders)})
+
+    def emr(self, patient_id, **request):
+        return emr.query_emr(self.uow(), self.settings, "PACS", {"patient_id": patient_id, **request})
 
 
 @pytest.fixture
