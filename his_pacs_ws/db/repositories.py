@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,8 @@ from his_pacs_ws.db.models import (
 )
 
 
-_MILLI, _FEN = Decimal("0.001"), Decimal("0.01")  # the scales of QUANTITY and MONEY
+_MILLI, _FEN = Decimal("0.001"), Decimal("0.01")
+_UNDO_EVENTS = ("SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED", "REPORT_WITHDRAWN")  # the scales of QUANTITY and MONEY
 
 
 @lru_cache(maxsize=None)
@@ -126,12 +127,19 @@ class ApplicationRepository:
             )
         )
 
-    def last_applied_undo_at(self, application_pk: int, undo_events: Sequence[str]) -> datetime | None:
+    def latest_event_at(self, application_pk: int, *, undo_events: Sequence[str],
+                        forward_statuses: Sequence[str]) -> datetime | None:
+        """When the latest PACS event of these kinds happened: applied undo events, or
+        forward events (applied or stale) leading to these statuses."""
+        if not undo_events and not forward_statuses:
+            return None
+        condition = or_(
+            and_(StatusEvent.event.in_(list(undo_events)), StatusEvent.applied.is_(True)),
+            and_(StatusEvent.status.in_(list(forward_statuses)), StatusEvent.event.notin_(_UNDO_EVENTS)),
+        )
         return self.session.scalar(
             select(func.max(StatusEvent.occurred_at)).where(
-                StatusEvent.application_pk == application_pk,
-                StatusEvent.applied.is_(True),
-                StatusEvent.event.in_(undo_events),
+                StatusEvent.application_pk == application_pk, StatusEvent.source == "PACS", condition
             )
         )
 

@@ -11,6 +11,9 @@ class ServiceError(Exception):
     code = "InternalError"
     side = "Client"  # faultcode prefix: Client for the caller's mistakes, Server for ours
     retryable = False
+    # A business answer is stored with the MessageId and replayed to a retry; a malformed
+    # request is not: nothing is stored, and the corrected request may reuse the MessageId.
+    replayable = True
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -21,6 +24,7 @@ class SchemaValidationError(ServiceError):
     """The request does not match the schema or a rule the schema cannot express."""
 
     code = "SchemaValidationError"
+    replayable = False
 
 
 class MessageIdReused(ServiceError):

@@ -92,27 +92,38 @@ class Outcome:
     applied: bool
 
 
-def apply_pacs_event(current: Status, event: PacsEvent, *, before_last_undo: bool = False) -> Outcome:
+def apply_pacs_event(current: Status, event: PacsEvent, *, superseded: bool = False) -> Outcome:
     """Decide what a PACS status event does to an application in ``current``.
 
-    Forward events at or below the current rank are stale: recorded, not applied, since
-    networks reorder. ``before_last_undo`` marks an event that happened before the latest
-    applied undo event: it cannot redo what was undone.
+    Networks reorder, so an event can arrive after events that happened later. Such an
+    event is stale: recorded, not applied. ``superseded`` says the timeline already holds
+    a later event that makes this one moot: for a forward event, a later undo of its
+    status; for an undo, a later event at or beyond the status it would undo.
     """
     if current is Status.CANCELLED:
         raise InvalidTransition(f"the application is cancelled; {event.value} does not apply")
     if event in UNDO:
         undoes, back_to = UNDO[event]
+        if superseded or RANK[current] < RANK[undoes]:
+            # Already superseded, undone, or never reached: harmless, recorded as stale.
+            return Outcome(back_to, False)
         if current is undoes:
             return Outcome(back_to, True)
-        if RANK[current] < RANK[undoes]:
-            # Nothing to undo (already undone, or never reached): harmless, recorded as stale.
-            return Outcome(back_to, False)
         raise InvalidTransition(f"{event.value} is not possible once the application is {current.value}")
     target = Status(event.value)
-    if RANK[target] <= RANK[current] or before_last_undo:
+    if RANK[target] <= RANK[current] or superseded:
         return Outcome(target, False)
     return Outcome(target, True)
+
+
+def superseding_statuses(event: PacsEvent) -> tuple[list[str], list[str]]:
+    """What would supersede ``event``: (undo events, or forward statuses) to look for
+    later in the timeline. See ``apply_pacs_event``."""
+    if event in UNDO:
+        undoes = UNDO[event][0]
+        return [], [s.value for s in RANK if RANK[s] >= RANK[undoes]]
+    target = Status(event.value)
+    return [u.value for u, (undoes, _) in UNDO.items() if undoes is target], []
 
 
 def check_his_cancel(current: Status) -> bool:

@@ -21,7 +21,8 @@ def run_once(uow: UnitOfWork, caller: str, operation: str, request: dict, rule: 
 
     The MessageId is claimed in the same transaction as the change, so a retry racing the
     original waits on the unique key and then replays its answer. A business fault is
-    stored too and replayed; a retryable one (database down) is not, so the retry can win.
+    stored too and replayed; a retryable one (database down) or a malformed request is not,
+    so the retry can win.
     """
     message_id = request["message_id"]
     digest = fingerprint(operation, without(request, "message_id"))
@@ -33,7 +34,7 @@ def run_once(uow: UnitOfWork, caller: str, operation: str, request: dict, rule: 
             result = rule(uow, request)
         except ServiceError as err:
             uow.rollback()
-            if not err.retryable:
+            if err.replayable and not err.retryable:
                 uow.messages.record_fault(caller, message_id, operation, digest, err.code, err.message)
                 uow.commit()
             raise

@@ -9,12 +9,7 @@ from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.repositories import ApplicationFilter
 from his_pacs_ws.domain.errors import SchemaValidationError
-from his_pacs_ws.domain.status import (
-    UNDO,
-    PacsEvent,
-    Status,
-    apply_pacs_event,
-)
+from his_pacs_ws.domain.status import UNDO, PacsEvent, Status, apply_pacs_event, superseding_statuses
 from his_pacs_ws.services import ledger
 from his_pacs_ws.services.common import (
     application_detail,
@@ -38,12 +33,10 @@ def report_status(uow: UnitOfWork, settings: Settings, caller: str, request: dic
         event = PacsEvent(req["status"])
         if event is PacsEvent.REGISTERED and not req.get("accession_no"):
             raise SchemaValidationError("AccessionNo is required with REGISTERED")
-        before_undo = False
-        if event not in UNDO:
-            last_undo = uow.applications.last_applied_undo_at(app.id, [e.value for e in UNDO])
-            before_undo = last_undo is not None and req["occurred_at"] < last_undo
+        undos, statuses = superseding_statuses(event)
+        later = uow.applications.latest_event_at(app.id, undo_events=undos, forward_statuses=statuses)
         previous = Status(app.status)
-        outcome = apply_pacs_event(previous, event, before_last_undo=before_undo)
+        outcome = apply_pacs_event(previous, event, superseded=later is not None and later > req["occurred_at"])
         charges = []
         if outcome.applied:
             if event not in UNDO and req.get("accession_no"):

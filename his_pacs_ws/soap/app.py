@@ -18,10 +18,9 @@ from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.config import Settings
-from his_pacs_ws.db.engine import make_engine
-from his_pacs_ws.db.repositories import record_call
+from his_pacs_ws.services.context import Context, open_context
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
-from his_pacs_ws.soap.services import CallState, HisService, PacsService, Runtime
+from his_pacs_ws.soap.services import CallState, HisService, PacsService
 from his_pacs_ws.soap.types import TNS
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ def _on_method_call(ctx) -> None:
     ctx.udc = state
 
 
-def make_endpoint(service, runtime: Runtime) -> Endpoint:
+def make_endpoint(service, runtime: Context) -> Endpoint:
     app = Application(
         [service],
         tns=TNS,
@@ -130,7 +129,7 @@ class Dispatcher:
     """The WSGI application: routes /ws/his and /ws/pacs, refuses what must not reach the
     XML parser, and records every SOAP call."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Context):
         self.runtime = runtime
         self.endpoints = {
             path: (role, make_endpoint(service, runtime)) for path, (role, service) in ENDPOINTS.items()
@@ -192,13 +191,13 @@ class Dispatcher:
         code = environ.get(ENVIRON_FAULT)
         duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
         try:
-            record_call(self.runtime.engine, dict(
+            self.runtime.record_call(
                 at=datetime.now(timezone.utc), service=state.service, caller=state.caller,
                 operation=state.operation, message_id=state.message_id,
                 application_no=state.application_no, patient_id=state.patient_id,
                 outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
                 replayed=state.replayed,
-            ))
+            )
         except Exception as exc:
             log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
         log.info(
@@ -214,4 +213,4 @@ def build_app(settings: Settings, database_url: str) -> Dispatcher:
     # spyne runs a full gc.collect() once a second after a call, to close uploaded files
     # (we take none); with SQLAlchemy's heap each run costs tens of milliseconds.
     spyne_const.MIN_GC_INTERVAL = float("inf")
-    return Dispatcher(Runtime(settings=settings, engine=make_engine(database_url)))
+    return Dispatcher(open_context(settings, database_url))

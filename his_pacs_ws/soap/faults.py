@@ -27,7 +27,7 @@ def internal_error() -> Fault:
         "InternalError",
         "the service failed to process the request; it has been logged",
         side="Server",
-        retryable=True,
+        retryable=False,
     )
 
 

@@ -13,9 +13,9 @@ from spyne import ServiceBase, rpc
 
 from his_pacs_ws import __version__
 from his_pacs_ws.config import Settings
-from his_pacs_ws.db.engine import Engine, UnitOfWork, session_factory
 from his_pacs_ws.domain.errors import ServiceError
 from his_pacs_ws.services import applications, critical_values, emr, ledger, reports, worklist
+from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.messages import Replayed
 from his_pacs_ws.soap import types as t
 from his_pacs_ws.soap.convert import build, to_plain
@@ -26,20 +26,6 @@ log = logging.getLogger(__name__)
 
 # Declared on every operation, so generated clients bind the ServiceFault detail.
 FAULTS = [t.ServiceFault]
-
-
-@dataclass
-class Runtime:
-    """What the operations need, built once per process by ``build_app``."""
-
-    settings: Settings
-    engine: Engine | None
-
-    def __post_init__(self) -> None:
-        self.sessions = session_factory(self.engine) if self.engine is not None else None
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
 
 
 @dataclass
@@ -63,7 +49,7 @@ def _safe_traceback(exc: BaseException) -> str:
 
 
 def invoke(ctx, use_case: Callable, request, result_type):
-    runtime: Runtime = ctx.app.runtime
+    runtime: Context = ctx.app.runtime
     state: CallState = ctx.udc
     settings = runtime.settings
     plain = to_plain(request, type(request), settings.tz) if request is not None else {}

@@ -247,3 +247,38 @@ def test_worklist_filters_and_pages(hospital):
 def test_worklist_rejects_a_forged_page_token(hospital):
     with pytest.raises(errors.SchemaValidationError):
         hospital.worklist(page_token="not-a-token")
+
+
+def test_a_late_registration_cancel_does_not_undo_a_later_registration(register_charging):
+    """REGISTERED 11:00, REGISTERED 11:20 (stale), then REGISTRATION_CANCELLED 11:10 arrives."""
+    h = register_charging
+    no = h.submit(patient_type="INPATIENT", executing="MR")
+    h.send(no)
+    h.pacs(no, "REGISTERED", minutes=120)
+    assert h.pacs(no, "REGISTERED", minutes=140)["applied"] is False
+    late = h.pacs(no, "REGISTRATION_CANCELLED", minutes=130)
+    assert (late["applied"], late["application"]["status"], late["application"]["locked"]) == (
+        False, "REGISTERED", True)
+    assert late["charges"] == []
+    with pytest.raises(errors.ApplicationLocked):
+        h.cancel(no)
+    ledger = h.charges(application_no=no)
+    assert (ledger["total_charged"], ledger["total_refunded"]) == (150, 0)
+
+
+def test_a_late_schedule_cancel_after_registration_is_stale(hospital):
+    no = hospital.submit()
+    hospital.pay(no)
+    hospital.pacs(no, "SCHEDULED", minutes=20)
+    hospital.pacs(no, "REGISTERED", minutes=50)
+    late = hospital.pacs(no, "SCHEDULE_CANCELLED", minutes=30)
+    assert (late["applied"], late["application"]["status"]) == (False, "REGISTERED")
+
+
+def test_a_schedule_cancel_does_not_void_an_earlier_registration(hospital):
+    no = hospital.submit()
+    hospital.pay(no)
+    hospital.pacs(no, "SCHEDULED", minutes=10)
+    hospital.pacs(no, "SCHEDULE_CANCELLED", minutes=30)
+    delayed = hospital.pacs(no, "REGISTERED", minutes=20)
+    assert (delayed["applied"], delayed["application"]["status"]) == (True, "REGISTERED")

@@ -12,6 +12,7 @@ from his_pacs_ws.domain.status import (
     check_release,
     his_status,
     is_locked,
+    superseding_statuses,
 )
 
 
@@ -45,8 +46,19 @@ def test_event_at_or_below_current_rank_is_stale():
     assert not apply_pacs_event(Status.REGISTERED, PacsEvent.REGISTERED).applied
 
 
-def test_event_before_the_last_undo_is_stale():
-    assert not apply_pacs_event(Status.RELEASED, PacsEvent.REGISTERED, before_last_undo=True).applied
+def test_a_superseded_event_is_stale():
+    assert not apply_pacs_event(Status.RELEASED, PacsEvent.REGISTERED, superseded=True).applied
+    outcome = apply_pacs_event(Status.REGISTERED, PacsEvent.REGISTRATION_CANCELLED, superseded=True)
+    assert (outcome.status, outcome.applied) == (Status.RELEASED, False)
+    # a superseded undo is stale even where it would otherwise be impossible
+    assert not apply_pacs_event(Status.REGISTERED, PacsEvent.SCHEDULE_CANCELLED, superseded=True).applied
+
+
+def test_what_supersedes_what():
+    assert superseding_statuses(PacsEvent.REGISTERED) == (["REGISTRATION_CANCELLED"], [])
+    assert superseding_statuses(PacsEvent.EXAMINED) == ([], [])
+    undos, statuses = superseding_statuses(PacsEvent.REGISTRATION_CANCELLED)
+    assert (undos, statuses) == ([], ["REGISTERED", "EXAMINED", "REPORTED", "VERIFIED"])
 
 
 def test_undo_events_go_back():
