@@ -101,7 +101,7 @@ def worklist_request(args) -> dict:
                "ApplicationNo": args.application_no, "AccessionNo": args.accession_no,
                "PageSize": args.page_size, "PageToken": args.page_token}
     if args.status:
-        request["Statuses"] = {"ApplicationStatus": args.status}
+        request["Statuses"] = {"Status": args.status}
     return {k: v for k, v in request.items() if v is not None}
 
 

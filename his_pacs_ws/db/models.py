@@ -124,6 +124,9 @@ class Application(Base):
     # The charge point in force when the application was released: a setting changed
     # later must not charge an inpatient twice or not at all.
     charge_point: Mapped[str | None] = mapped_column(String(16))
+    # When payment or the nurse's send put it on the PACS worklist. PACS never sees an
+    # application without it, not even after a cancellation.
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paid_amount: Mapped[Decimal | None] = mapped_column(MONEY)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     invoice_no: Mapped[str | None] = mapped_column(String(64))

@@ -146,7 +146,8 @@ class ApplicationRepository:
     def search(self, flt: ApplicationFilter, *, after_pk: int, limit: int) -> list[Application]:
         stmt = (
             select(Application)
-            .where(Application.status.in_(flt.statuses), Application.id > after_pk)
+            .where(Application.status.in_(flt.statuses), Application.released_at.is_not(None),
+                   Application.id > after_pk)
             .order_by(Application.id)
             .limit(limit)
         )

@@ -12,6 +12,9 @@ from his_pacs_ws.domain.errors import RefundExceedsCharge, SchemaValidationError
 FEN = Decimal("0.01")
 MILLI = Decimal("0.001")
 ZERO = Decimal("0")
+# Far above any real exam, well inside the ledger's columns (12 and 11 integer digits).
+MAX_AMOUNT = Decimal("9999999999.99")
+MAX_QUANTITY = Decimal("99999999.999")
 
 
 class ChargePoint(str, enum.Enum):
@@ -72,7 +75,8 @@ class LineSpec:
 
 
 def check_items(items: Sequence[Item]) -> None:
-    """Rules the schema cannot say: at least one item, one level of package nesting."""
+    """Rules the schema cannot say: at least one item, one level of package nesting, and
+    amounts a ledger can hold."""
     if not items:
         raise SchemaValidationError("Items must hold at least one ApplicationItem")
     for item in items:
@@ -81,6 +85,12 @@ def check_items(items: Sequence[Item]) -> None:
                 raise SchemaValidationError(
                     f"package {item.item_code}: a component cannot hold components itself"
                 )
+    lines = charge_lines(items)
+    for line in lines:
+        if line.quantity > MAX_QUANTITY or line.amount > MAX_AMOUNT:
+            raise SchemaValidationError(f"item {line.item_code}: quantity or amount out of range")
+    if sum((line.amount for line in lines), ZERO) > MAX_AMOUNT:
+        raise SchemaValidationError("the items' total is out of range")
 
 
 def charge_lines(items: Iterable[Item]) -> list[LineSpec]:

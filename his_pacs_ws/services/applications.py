@@ -115,6 +115,7 @@ def confirm_payment(uow: UnitOfWork, settings: Settings, caller: str, request: d
                 f"paid {req['amount']} but application {app.application_no} totals {app.total_amount}"
             )
         app.paid_amount, app.paid_at, app.invoice_no = req["amount"], req["paid_at"], req.get("invoice_no")
+        app.released_at = req["paid_at"]
         ledger.post_items(uow, app, Trigger.PAYMENT, req["paid_at"])
         record_event(uow, app, event="PAID", status=Status.RELEASED, occurred_at=req["paid_at"],
                 operator=None, source="HIS", note=req.get("invoice_no") and f"invoice {req['invoice_no']}")
@@ -135,7 +136,7 @@ def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: str, reque
             )
         check_release(Status(app.status), "SendInpatientOrder")
         point = settings.charge_point_for(app.executing_department_code)
-        app.charge_point = point.value
+        app.charge_point, app.released_at = point.value, req["sent_at"]
         posted = []
         if point is billing.ChargePoint.NURSE_SEND:
             posted = ledger.post_items(uow, app, Trigger.NURSE_SEND, req["sent_at"], operator=req["nurse"])

@@ -72,10 +72,10 @@ def load_for_update(uow, application_no: str) -> Application:
 
 
 def load_for_pacs(uow, application_no: str) -> Application:
-    """As load_for_update, but a NEW application does not exist for PACS: it is not paid
-    or sent yet, and the registration clerk must not find the patient."""
+    """As load_for_update, but an application never released (paid or sent) does not exist
+    for PACS, not even once cancelled: the registration clerk must not find the patient."""
     app = load_for_update(uow, application_no)
-    if app.status == Status.NEW.value:
+    if app.released_at is None:
         raise ApplicationNotFound(f"application {application_no} does not exist")
     return app
 

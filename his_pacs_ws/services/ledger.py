@@ -177,13 +177,10 @@ def _refund_lines(uow: UnitOfWork, app: Application, req: dict, refund_request_p
 
 
 def _charge_pk(charge_id: str) -> int:
-    try:
-        value = int(charge_id)
-    except ValueError:
-        value = -1
-    if value <= 0:
+    """ChargeIds are the ledger's line numbers; anything else names no charge."""
+    if not (charge_id.isascii() and charge_id.isdigit() and len(charge_id) <= 18):
         raise ChargeNotFound(f"charge {charge_id} does not exist")
-    return value
+    return int(charge_id)
 
 
 def query_charges(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:

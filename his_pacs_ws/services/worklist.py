@@ -67,9 +67,10 @@ def decode_page_token(token: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         version, _, value = raw.partition(":")
-        if version != "v1":
+        after = int(value) if value.isascii() and value.isdigit() else -1
+        if version != "v1" or not 0 <= after < 2**63:
             raise ValueError(version)
-        return int(value)
+        return after
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise SchemaValidationError("PageToken is not one this service issued") from None
 

@@ -19,6 +19,7 @@ from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.services.context import Context, open_context
+from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
 from his_pacs_ws.soap.services import CallState, HisService, PacsService
 from his_pacs_ws.soap.types import TNS
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ENVIRON_KEY = "his_pacs_ws.call"
 ENVIRON_FAULT = "his_pacs_ws.fault"
+ENVIRON_ROOT = "his_pacs_ws.root"
 
 ENDPOINTS = {"/ws/his": ("HIS", HisService), "/ws/pacs": ("PACS", PacsService)}
 
@@ -43,22 +45,39 @@ def quiet_spyne_logging() -> None:
     logging.getLogger("spyne").setLevel(logging.CRITICAL)
 
 
-_QUOTED_VALUE = re.compile(r"(?i)(value\s*)'[^']*'")
-_LEADING_VALUE = re.compile(r":\s*'[^']*'\s+is not")
-_SPYNE_TYPE = re.compile(r"\{[^}]*\}")
+_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^'{}]*)'")
+_FACET = re.compile(r"\[facet '(\w+)'\]")
+_ATOMIC = re.compile(r"atomic type '([\w:]+)'\.?\s*$")
+_STRUCTURE = re.compile(r"(This element is not expected|Missing child element\(s\))\.(?: Expected is [^()]*\([^()]*\)\.?)?")
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+FACETS = {
+    "enumeration": "the value is not one of the allowed values",
+    "maxLength": "the value is too long",
+    "minLength": "the value is too short (or empty)",
+    "fractionDigits": "the value has too many fraction digits",
+    "totalDigits": "the value has too many digits",
+    "minInclusive": "the value is out of range",
+    "maxInclusive": "the value is out of range",
+    "minExclusive": "the value is out of range",
+    "maxExclusive": "the value is out of range",
+    "pattern": "the value does not match the pattern",
+}
 
 
 def redact_schema_message(message: str | bytes) -> str:
-    """lxml quotes the offending value; the caller's value may be patient data. Keep the
-    element and the rule, drop the value."""
+    """lxml's message quotes the offending value, and the caller's value may be patient
+    data: rebuild the message from the element name and the rule broken, never the value."""
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
-    start = message.find("Element '")
-    if start > 0:  # drop lxml's "<string>:1:0:ERROR:SCHEMASV:..." prefix
-        message = message[start:]
-    message = _QUOTED_VALUE.sub(r"\1", message)
-    message = _LEADING_VALUE.sub(": the value is not", message)
-    return " ".join(_SPYNE_TYPE.sub("", message).split())
+    element = _ELEMENT.search(message)
+    where = f"Element '{element.group(1)}': " if element else ""
+    if facet := _FACET.search(message):
+        return where + FACETS.get(facet.group(1), f"the value breaks the {facet.group(1)} rule")
+    if atomic := _ATOMIC.search(message):
+        return where + f"the value is not a valid {atomic.group(1)}"
+    if structure := _STRUCTURE.search(message):
+        return where + _NAMESPACE.sub("", structure.group(0))
+    return where + "the request does not match the schema"
 
 
 def contract_fault(error: Exception) -> Fault:
@@ -81,6 +100,17 @@ def contract_fault(error: Exception) -> Fault:
 
 class Endpoint(WsgiApplication):
     """spyne's WSGI server with its error paths mapped to contract faults."""
+
+    def get_in_object(self, ctx):
+        # spyne turns only Faults into errors here; a schema-valid value that Python cannot
+        # hold (24:00:00, year 0001 with an offset) would escape as an exception.
+        try:
+            super().get_in_object(ctx)
+        except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+            log.info("unreadable value in a request: %s", type(exc).__name__)
+            ctx.in_object = None
+            ctx.in_error = ctx.out_error = fault(
+                "SchemaValidationError", "a value in the request cannot be read (a date-time out of range?)")
 
     def handle_error(self, p_ctx, others, error, start_response):
         mapped = contract_fault(error)
@@ -123,6 +153,24 @@ def fault_envelope(f: Fault) -> bytes:
 
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+# Entities are never expanded, nothing is fetched, and lxml's limits on depth and size
+# stay on: this parser only looks at the request before spyne does.
+_GUARD_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _facts_from(root) -> dict:
+    """Operation, MessageId, ApplicationNo and PatientId of a request spyne refused, for
+    its call record. Read from the parsed envelope; never more than the first of each."""
+    body = root.find(f"{{{SOAP_ENV}}}Body")
+    operation = next(iter(body), None) if body is not None else None
+    if operation is None or not isinstance(operation.tag, str):
+        return {}
+    facts = {"operation": etree.QName(operation).localname[:64]}
+    for name in ("MessageId", "ApplicationNo", "PatientId"):
+        node = operation.find(f".//{{{TNS}}}{name}")
+        if node is not None and node.text:
+            facts[snake(name)] = node.text.strip()[:64]
+    return facts
 
 
 class Dispatcher:
@@ -183,12 +231,22 @@ class Dispatcher:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         if _DOCTYPE.search(body):
             return fault("DTDNotAllowed", "document type declarations are not accepted")
+        try:
+            root = etree.fromstring(body, _GUARD_PARSER)
+        except etree.XMLSyntaxError:
+            return fault("XmlSyntaxError", "the request is not well-formed XML")
+        if root.getroottree().docinfo.doctype:  # declared in an encoding the byte check missed
+            return fault("DTDNotAllowed", "document type declarations are not accepted")
+        environ[ENVIRON_ROOT] = root
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
 
     def _record(self, environ, state: CallState, started: float) -> None:
         code = environ.get(ENVIRON_FAULT)
+        if state.operation is None and environ.get(ENVIRON_ROOT) is not None:
+            for key, value in _facts_from(environ[ENVIRON_ROOT]).items():
+                setattr(state, key, value)
         duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
         try:
             self.runtime.record_call(

@@ -18,7 +18,10 @@ from spyne import ComplexModelBase
 from spyne.model.complex import Array
 from spyne.model.primitive import Boolean, Date, DateTime, Decimal as DecimalModel, Integer
 
+from his_pacs_ws.domain.errors import SchemaValidationError
+
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+FIRST_YEAR, LAST_YEAR = 1901, 9998
 
 
 @lru_cache(maxsize=None)
@@ -49,8 +52,13 @@ def to_plain(value: Any, cls, tz: tzinfo) -> Any:
             if field_value is not None:
                 result[snake(name)] = to_plain(field_value, field, tz)
         return result
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=tz)
+    if isinstance(value, datetime):
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            # e.g. .NET's DateTime.MinValue for a time never set; also, zones had odd local
+            # mean time offsets before 1901 that xs:dateTime cannot carry
+            raise SchemaValidationError(f"a date-time before {FIRST_YEAR} or after {LAST_YEAR} is not accepted")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=tz)
     return value
 
 

@@ -52,11 +52,11 @@ def invoke(ctx, use_case: Callable, request, result_type):
     runtime: Context = ctx.app.runtime
     state: CallState = ctx.udc
     settings = runtime.settings
-    plain = to_plain(request, type(request), settings.tz) if request is not None else {}
-    state.message_id = plain.get("message_id")
-    state.application_no = plain.get("application_no")
-    state.patient_id = plain.get("patient_id") or (plain.get("patient") or {}).get("patient_id")
     try:
+        plain = to_plain(request, type(request), settings.tz) if request is not None else {}
+        state.message_id = plain.get("message_id")
+        state.application_no = plain.get("application_no")
+        state.patient_id = plain.get("patient_id") or (plain.get("patient") or {}).get("patient_id")
         result = use_case(runtime.uow(), settings, state.caller, plain)
     except ServiceError as err:
         raise from_error(err) from None

@@ -39,15 +39,16 @@ def opt(t):
     return _element(t, 0)
 
 
-def list_of(t, *, required: bool = False):
-    """A wrapper element holding one child per entry, named by the entry type.
+def list_of(t, *, required: bool = False, entry: str | None = None):
+    """A wrapper element holding one child per entry, named by the entry type, or for a
+    list of enumeration values by what one entry is (``<Statuses><Status>``).
 
     The entries are minOccurs=0 even where the list is required: one array type serves
     every list of its entry type, and the service answers an empty required list with
     SchemaValidationError itself.
     """
     # Unbounded already, or spyne's Array customizes the entry type again (anonymously).
-    array = Array(_element(t, 0, max_occurs=decimal.Decimal("inf")), member_name=t.get_type_name())
+    array = Array(_element(t, 0, max_occurs=decimal.Decimal("inf")), member_name=entry or t.get_type_name())
     return req(array) if required else opt(array)
 
 
@@ -73,6 +74,8 @@ ImageUrl = _simple(Unicode, "ImageUrl", min_len=1, max_len=2000)
 DocumentType = _simple(Unicode, "DocumentType", min_len=1, max_len=64)
 DocumentContent = _simple(Unicode, "DocumentContent", max_len=1_000_000)
 Phone = _simple(Unicode, "Phone", max_len=32)
+ShortCode = _simple(Unicode, "ShortCode", min_len=1, max_len=32)
+Modality = _simple(Unicode, "Modality", min_len=1, max_len=16)
 
 Sex = enum("Sex", "M", "F", "U")
 PatientTypeEnum = enum("PatientType", "OUTPATIENT", "EMERGENCY", "INPATIENT", "PHYSICAL_EXAM")
@@ -108,8 +111,8 @@ class Patient(Model):
         ("Name", req(Name)),
         ("Sex", req(Sex)),
         ("BirthDate", opt(Date)),
-        ("IdCardNo", opt(Code)),
-        ("Phone", opt(Code)),
+        ("IdCardNo", opt(ShortCode)),
+        ("Phone", opt(Phone)),
     ]
 
 
@@ -121,7 +124,7 @@ class Visit(Model):
         ("InpatientNo", opt(Code)),
         ("WardCode", opt(Code)),
         ("WardName", opt(Name)),
-        ("BedNo", opt(Code)),
+        ("BedNo", opt(ShortCode)),
         ("DepartmentCode", opt(Code)),
         ("DepartmentName", opt(Name)),
         ("Diagnosis", opt(Text)),
@@ -134,7 +137,7 @@ class ApplicationItem(Model):
         ("ItemName", req(ShortText)),
         ("Quantity", req(Quantity)),
         ("UnitPrice", req(Money)),
-        ("Modality", opt(Code)),
+        ("Modality", opt(Modality)),
         ("BodyPart", opt(Name)),
     ]
 
@@ -435,7 +438,7 @@ class PublishEmrResult(Model):
 
 class QueryCriticalValuesRequest(Model):
     _type_info = [
-        ("Statuses", list_of(CriticalValueStatus)),
+        ("Statuses", list_of(CriticalValueStatus, entry="Status")),
         ("DepartmentCode", opt(Code)),
         ("PatientId", opt(Code)),
         ("ApplicationNo", opt(Code)),
@@ -512,12 +515,12 @@ class PingResult(Model):
 class QueryApplicationsRequest(Model):
     _type_info = [
         ("ExecutingDepartmentCode", opt(Code)),
-        ("Modality", opt(Code)),
+        ("Modality", opt(Modality)),
         ("PatientId", opt(Code)),
         ("PatientName", opt(Name)),
         ("ApplicationNo", opt(Code)),
         ("AccessionNo", opt(Code)),
-        ("Statuses", list_of(ApplicationStatus)),
+        ("Statuses", list_of(ApplicationStatus, entry="Status")),
         ("From", opt(DateTime)),
         ("To", opt(DateTime)),
         ("PageSize", opt(PageSize)),

@@ -185,8 +185,9 @@ def test_refund_of_an_unknown_or_foreign_line(hospital):
         hospital.refund(no, [(foreign["charge_id"], "1")])
     with pytest.raises(errors.ChargeNotFound):
         hospital.refund(no, [("999999999", "1")])
-    with pytest.raises(errors.ChargeNotFound):
-        hospital.refund(no, [("abc", "1")])
+    for bogus in ("abc", "1_0", "+1", " 1", "9" * 30):
+        with pytest.raises(errors.ChargeNotFound):
+            hospital.refund(no, [(bogus, "1")])
 
 
 def test_outpatient_charges_are_refunded_by_the_cashier(hospital):

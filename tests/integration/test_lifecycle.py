@@ -118,6 +118,15 @@ def test_cancelling_again_is_harmless(hospital):
     assert events.count("CANCELLED") == 1
 
 
+def test_an_application_cancelled_before_release_stays_invisible_to_pacs(hospital):
+    department = unique("D")
+    no = hospital.submit(executing=department)
+    hospital.cancel(no)
+    assert hospital.worklist(executing_department_code=department, statuses=["CANCELLED"])["applications"] == []
+    with pytest.raises(errors.ApplicationNotFound):
+        hospital.pacs(no, "REGISTERED")
+
+
 def test_pacs_events_on_a_cancelled_application_are_invalid(hospital):
     no = hospital.submit()
     hospital.pay(no)
@@ -244,9 +253,10 @@ def test_worklist_filters_and_pages(hospital):
     assert [a["application_no"] for a in registered["applications"]] == numbers[:1]
 
 
-def test_worklist_rejects_a_forged_page_token(hospital):
+@pytest.mark.parametrize("token", ["not-a-token", "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk", "djE6LTE"])
+def test_worklist_rejects_a_forged_page_token(hospital, token):
     with pytest.raises(errors.SchemaValidationError):
-        hospital.worklist(page_token="not-a-token")
+        hospital.worklist(page_token=token)
 
 
 def test_a_late_registration_cancel_does_not_undo_a_later_registration(register_charging):

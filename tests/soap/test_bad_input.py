@@ -16,19 +16,19 @@ ITEM = ("<v1:ApplicationItem><v1:ItemCode>CT001</v1:ItemCode><v1:ItemName>头颅
 
 
 def submit_envelope(no, *, sex="M", name="张三丰", price="150.00", items=None, extra="", patient_type="OUTPATIENT",
-                    patient=True):
+                    patient=True, ordered_at="2026-11-26T09:00:00", patient_extra="", visit_extra=""):
     items = ITEM.format(price=price) if items is None else items
     patient_xml = (f"<v1:Patient><v1:PatientId>{unique('P')}</v1:PatientId><v1:Name>{name}</v1:Name>"
-                   f"<v1:Sex>{sex}</v1:Sex></v1:Patient>") if patient else ""
+                   f"<v1:Sex>{sex}</v1:Sex>{patient_extra}</v1:Patient>") if patient else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
 <v1:SubmitApplication><v1:request>
 <v1:MessageId>{unique('M')}</v1:MessageId><v1:ApplicationNo>{no}</v1:ApplicationNo>
 {patient_xml}
-<v1:Visit><v1:VisitNo>{unique('V')}</v1:VisitNo><v1:PatientType>{patient_type}</v1:PatientType></v1:Visit>
+<v1:Visit><v1:VisitNo>{unique('V')}</v1:VisitNo><v1:PatientType>{patient_type}</v1:PatientType>{visit_extra}</v1:Visit>
 <v1:OrderingDoctor><v1:Code>D1</v1:Code><v1:Name>王医生</v1:Name></v1:OrderingDoctor>
 <v1:OrderingDepartmentCode>NK</v1:OrderingDepartmentCode><v1:ExecutingDepartmentCode>CT</v1:ExecutingDepartmentCode>
-<v1:OrderedAt>2026-11-26T09:00:00</v1:OrderedAt>
+<v1:OrderedAt>{ordered_at}</v1:OrderedAt>
 <v1:Items>{items}</v1:Items>{extra}
 </v1:request></v1:SubmitApplication></soapenv:Body></soapenv:Envelope>""".encode()
 
@@ -69,6 +69,14 @@ CASES = {
     "no items": dict(items=""),
     "unknown element": dict(extra="<v1:Discount>10</v1:Discount>"),
     "name longer than the schema allows": dict(name="张三丰" * 40),
+    "phone longer than the schema allows": dict(patient_extra="<v1:Phone>" + "1" * 40 + "</v1:Phone>"),
+    "hour 24": dict(ordered_at="2024-05-01T24:00:00"),
+    ".NET DateTime.MinValue": dict(ordered_at="0001-01-01T00:00:00"),
+    "a visit before 1901": dict(visit_extra="<v1:VisitAt>1900-01-01T00:00:00</v1:VisitAt>"),
+    "a line amount beyond the ledger": dict(items=ITEM.format(price="999999999999.99").replace(
+        "<v1:Quantity>1</v1:Quantity>", "<v1:Quantity>99999999999.999</v1:Quantity>")),
+    "a birth date with an apostrophe": dict(patient_extra="<v1:BirthDate>1990-01-01'张三丰</v1:BirthDate>"),
+    "an enumeration value with an apostrophe": dict(sex="It's 张三丰"),
 }
 
 
@@ -88,6 +96,10 @@ def test_schema_invalid_request(base_url, his, case):
      "XmlSyntaxError"),
     (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>", "DTDNotAllowed"),
     (b"<x>" + b"a" * 70000 + b"</x>", "RequestTooLarge"),
+    ("<?xml version='1.0' encoding='UTF-16'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>".encode("utf-16"),
+     "DTDNotAllowed"),
+    (b"<a>" * 300 + b"</a>" * 300, "XmlSyntaxError"),
+    (b"<?xml version='1.0' encoding='UTF-8'?><x>\xff\xfe</x>", "XmlSyntaxError"),
 ])
 def test_malformed_request(base_url, his, body, code):
     fault = parse_fault(post(base_url, body))
@@ -120,7 +132,8 @@ def test_faults_are_recorded(base_url, engine):
                                    CallRecord.application_no, CallRecord.caller)
                             .where(CallRecord.service == "HIS").order_by(CallRecord.id.desc()).limit(2)).all()
     assert rows[0] == ("SubmitApplication", "OK", None, ok, "HIS")
-    assert rows[1][1:3] == ("FAULT", "SchemaValidationError")
+    # refused by the schema before any operation ran, and still recorded with its keys
+    assert rows[1] == ("SubmitApplication", "FAULT", "SchemaValidationError", no, "HIS")
 
 
 @pytest.mark.parametrize("size", ["0", "501", "many"])

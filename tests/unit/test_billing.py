@@ -56,3 +56,15 @@ def test_refund_cannot_exceed_the_remainder():
 def test_refund_quantity_must_be_positive():
     with pytest.raises(errors.SchemaValidationError):
         refund_amount(balance(), D("0"), "1")
+
+
+def test_amounts_beyond_the_ledger_are_refused():
+    huge = Item("X", "x", D("99999999999.999"), D("999999999999.99"))
+    with pytest.raises(errors.SchemaValidationError):
+        check_items([huge])
+    package = Item("P", "p", D("99999999"), D("0"), components=(Item("C", "c", D("99999999"), D("0.01")),))
+    with pytest.raises(errors.SchemaValidationError):
+        check_items([package])
+    many = [Item(f"X{i}", "x", D("1"), D("999999999999.99")) for i in range(20)]
+    with pytest.raises(errors.SchemaValidationError):
+        check_items(many)
