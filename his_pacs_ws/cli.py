@@ -34,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _database_options(migrate)
 
+    critical = commands.add_parser(
+        "critical-values", help="the critical-value loops, with who and when at every step (for audits)")
+    _database_options(critical)
+    critical.add_argument("--overdue", action="store_true", help="only values not received by their deadline")
+    critical.add_argument("--since", help="reported at or after (date or date-time, hospital time)")
+    critical.add_argument("--until", help="reported before (date or date-time, hospital time)")
+    critical.add_argument("--department", help="the patient's department code")
+    critical.add_argument("--status", action="append", choices=["RAISED", "RECEIVED", "HANDLED", "REVOKED"],
+                          help="only these statuses (repeatable)")
+
     wsdl = commands.add_parser("wsdl", help="write the WSDL snapshots his.wsdl and pacs.wsdl")
     wsdl.add_argument("--out", type=Path, default=Path("wsdl"), help="directory (default ./wsdl)")
     wsdl.add_argument("--base-url", default="http://localhost:8000",
@@ -79,6 +89,49 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_critical_values(settings: Settings, args) -> int:
+    from his_pacs_ws.console import parse_moment, table, when
+    from his_pacs_ws.services.context import open_context
+    from his_pacs_ws.services.critical_values import query_critical_values
+
+    tz = settings.tz
+    try:
+        request = {
+            "from": parse_moment(args.since, tz) if args.since else None,
+            "to": parse_moment(args.until, tz) if args.until else None,
+            "overdue_only": args.overdue, "department_code": args.department, "statuses": args.status,
+        }
+    except ValueError as err:
+        print(f"his-pacs-ws: {err}", file=sys.stderr)
+        return 2
+    context = open_context(settings, _migrated_database(settings))
+    values = query_critical_values(context.uow(), settings, "CLI", request)["critical_values"]
+
+    def who(staff):
+        return staff["name"] if staff else ""
+
+    def minutes(value):
+        return f"{value}" if value is not None else ""
+
+    rows = [
+        (cv["critical_value_no"], cv["status"], "yes" if cv["overdue"] else "", cv["application_no"],
+         cv["patient_name"], cv["department_code"], cv["finding"],
+         when(cv["reported_at"], tz), who(cv["reported_by"]), who(cv["reviewed_by"]), when(cv["ack_deadline"], tz),
+         when(cv["received_at"], tz), who(cv["received_by"]), minutes(cv["minutes_to_receive"]),
+         when(cv["handled_at"], tz), who(cv["handled_by"]), minutes(cv["minutes_to_handle"]),
+         when(cv["revoked_at"], tz))
+        for cv in values
+    ]
+    print(table(("No", "Status", "Overdue", "Application", "Patient", "Dept", "Finding", "Reported", "By",
+                 "Checked by", "Deadline", "Received", "By", "Min", "Handled", "By", "Min", "Revoked"),
+                rows, limits={6: 24}))
+    overdue = sum(1 for cv in values if cv["overdue"])
+    print(f"\n{len(values)} critical values, {overdue} overdue (deadline {settings.critical_ack_minutes} min); "
+          f"times are {settings.timezone}")
+    context.engine.dispose()
+    return 0
+
+
 def cmd_wsdl(settings: Settings, args) -> int:
     from his_pacs_ws.soap.wsdl import write_snapshots
 
@@ -87,7 +140,8 @@ def cmd_wsdl(settings: Settings, args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "wsdl": cmd_wsdl}
+COMMANDS = {"serve": cmd_serve, "migrate": cmd_migrate, "wsdl": cmd_wsdl,
+            "critical-values": cmd_critical_values}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,3 +61,39 @@ def test_wsdl_command_writes_both_snapshots(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "his.wsdl").read_bytes().startswith(b"<?xml")
     assert b"PacsService" in (tmp_path / "pacs.wsdl").read_bytes()
+
+
+def test_critical_values_audit_table(database_url, his, pacs):
+    """The quality office's monthly audit: every step's time and person, overdue marked."""
+    from datetime import datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from tests.soap.conftest import NURSE, T0, application_request, unique
+
+    ward = unique("W")
+    request = application_request(Visit={"VisitNo": unique("V"), "PatientType": "OUTPATIENT", "WardCode": ward})
+    his.SubmitApplication(request=request)
+    his.ConfirmPayment(request={"MessageId": unique("M"), "ApplicationNo": request["ApplicationNo"],
+                                "Amount": Decimal("150.00"), "PaidAt": T0})
+    radiologist = {"Code": "RAD01", "Name": "赵医生"}
+    reported = datetime.now(timezone.utc) - timedelta(minutes=40)
+    late, waiting = unique("CV"), unique("CV")
+    for number in (late, waiting):
+        pacs.RaiseCriticalValue(request={"MessageId": unique("M"), "CriticalValueNo": number,
+                                         "ApplicationNo": request["ApplicationNo"], "Finding": "张力性气胸",
+                                         "ReportedBy": radiologist, "ReportedAt": reported})
+    his.AcknowledgeCriticalValue(request={"MessageId": unique("M"), "CriticalValueNo": late, "ReceivedBy": NURSE,
+                                          "ReceivedAt": reported + timedelta(minutes=12), "ReadBackConfirmed": True})
+    result = cli("critical-values", "--database-url", database_url, "--department", ward,
+                 "--since", (reported - timedelta(days=1)).date().isoformat())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["No", "Status", "Overdue"]
+    row = next(line for line in lines if line.startswith(late))
+    assert "RECEIVED" in row and "yes" in row and "李护士" in row and "12.0" in row and "赵医生" in row
+    assert "2 critical values, 2 overdue" in result.stdout
+    only_waiting = cli("critical-values", "--database-url", database_url, "--department", ward,
+                       "--status", "RAISED", "--overdue")
+    assert waiting in only_waiting.stdout and late not in only_waiting.stdout
+    bad = cli("critical-values", "--database-url", database_url, "--since", "last tuesday")
+    assert bad.returncode == 2 and "not a date" in bad.stderr
