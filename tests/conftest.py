@@ -20,7 +20,11 @@ def _admin_url(tmp_root: Path) -> tuple[str, object]:
     configured = os.environ.get("HIS_PACS_TEST_DATABASE_URL")
     if configured:
         return normalize_url(configured), None
-    import pgserver
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver
 
     server = pgserver.get_server(tmp_root / "pgdata", cleanup_mode="delete")
     return normalize_url(server.get_uri()), server

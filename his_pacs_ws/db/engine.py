@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
@@ -51,7 +52,9 @@ def start_embedded(data_dir: Path) -> str:
     Several processes may call this for the same directory: a running server is reused,
     and it is stopped when the last process using it exits.
     """
-    import pgserver  # imported here: only the embedded mode needs it
+    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver  # imported here: only the embedded mode needs it
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
 
