@@ -112,6 +112,32 @@ def message_id_parser() -> argparse.ArgumentParser:
     return parent
 
 
+CRITICAL_STATUSES = ("RAISED", "RECEIVED", "HANDLED", "REVOKED")
+
+
+def critical_values_parser() -> argparse.ArgumentParser:
+    """Parent parser of the critical-values subcommands: QueryCriticalValues is the same on both services."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--status", action="append", choices=CRITICAL_STATUSES, default=[],
+                        help="repeatable (default: all)")
+    parent.add_argument("--department", help="the patient's department code")
+    parent.add_argument("--patient-id")
+    parent.add_argument("--application-no")
+    parent.add_argument("--from", dest="from_", type=datetime_arg, help="reported from (ISO date-time)")
+    parent.add_argument("--to", type=datetime_arg, help="reported before (ISO date-time)")
+    parent.add_argument("--overdue-only", action="store_true", help="only values not received by their deadline")
+    return parent
+
+
+def critical_values_request(args) -> dict:
+    request = {"DepartmentCode": args.department, "PatientId": args.patient_id,
+               "ApplicationNo": args.application_no, "From": args.from_, "To": args.to,
+               "OverdueOnly": True if args.overdue_only else None}
+    if args.status:
+        request["Statuses"] = {"Status": args.status}
+    return {k: v for k, v in request.items() if v is not None}
+
+
 def announce(request: dict, flags: dict[str, tuple[str, ...]]) -> None:
     """Print the MessageId and the generated values a retry must repeat to be the same request."""
     def pick(path):
@@ -170,7 +196,8 @@ def render(value, indent: int = 0) -> list[str]:
 
 
 def show(result) -> None:
-    print("\n".join(render(plain(result))) or "(empty)")
+    """zeep returns None for a result that is only an empty list (QueryReports finding nothing)."""
+    print("(none)" if result is None else "\n".join(render(plain(result))) or "(empty)")
 
 
 def call(operation, request: dict | None = None, printer=show) -> int:

@@ -2,6 +2,9 @@
 """Plays the seed article's HIS <-> PACS cases against a running deployment, says what
 happened, and checks every expectation. Exit status 0 only if every scenario passed.
 
+Cases a-g are the application, status and billing interfaces; h-m the clinical ones:
+reports and images, critical values (危急值) and the EMR.
+
 Every run uses fresh application numbers, patient ids and MessageIds, so it can be repeated
 against the same deployment. Scenario e needs the deployment started with
 HIS_PACS_CHARGE_POINT_BY_DEPARTMENT=<register department>=PACS_REGISTER (default MR).
@@ -10,6 +13,7 @@ HIS_PACS_CHARGE_POINT_BY_DEPARTMENT=<register department>=PACS_REGISTER (default
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +27,7 @@ DOCTOR = {"Code": "D001", "Name": "王医生"}
 NURSE = {"Code": "N001", "Name": "李护士"}
 CLERK = {"Code": "R001", "Name": "登记员"}
 DIRECTOR = {"Code": "D900", "Name": "放射科主任"}
+RADIOLOGIST = {"Code": "D201", "Name": "张医师"}
 
 
 def item(code, name, price, quantity="1", modality=None, components=None) -> dict:
@@ -41,6 +46,27 @@ HEAD_MR = item("MR001", "头颅MR平扫", "450.00", modality="MR")
 NEEDLE = item("ZL001", "留置针", "35.00")
 ENHANCED_CT_PACKAGE = item("PKG-CTZQ", "CT增强组套", "435.00", modality="CT",
                            components=[item("CT003", "CT增强", "400.00"), NEEDLE])
+
+FINDINGS = "左侧基底节区见小片状低密度影，边界欠清；脑室系统未见扩大，中线结构居中。"
+IMPRESSION = "左侧基底节区腔隙性脑梗死"
+
+
+def image_links(report_no: str) -> dict:
+    """What PACS sends with a final report: the study, a viewer, two images and the PDF."""
+    uid = f"1.2.156.112605.{int(new_id()[:12], 16)}"
+    base = "http://pacs.example/"
+    return {"StudyInstanceUid": uid, "ViewerUrl": f"{base}viewer?study={uid}",
+            "ImageUrls": {"ImageUrl": [f"{base}wado?study={uid}&image={n}" for n in (1, 2)]},
+            "PdfUrl": f"{base}reports/{report_no}.pdf"}
+
+
+def document(document_type, title, content, recorded_at) -> dict:
+    return {"DocumentId": new_id("QA-DOC-"), "DocumentType": document_type, "Title": title,
+            "Content": content, "AuthorName": DOCTOR["Name"], "RecordedAt": recorded_at}
+
+
+def order(content, ordered_at) -> dict:
+    return {"OrderNo": new_id("QA-O-"), "OrderType": "LONG_TERM", "Content": content, "OrderedAt": ordered_at}
 
 
 class Failed(Exception):
@@ -73,14 +99,14 @@ class Hospital:
         self.pacs = connect("pacs", url, wsdl_dir)
         self.register_department = register_department
 
-    def submit(self, name, patient_type, items, department="CT"):
-        """Returns the ApplicationNo of a new application."""
+    def submit(self, name, patient_type, items, department="CT", patient_id=None, visit=None):
+        """Returns the ApplicationNo of a new application; `visit` overrides Visit fields."""
         application_no = new_id("QA-A-")
         state = self.his.SubmitApplication(request={
             "MessageId": new_id("QA-M-"),
             "ApplicationNo": application_no,
-            "Patient": {"PatientId": new_id("QA-P-"), "Name": name, "Sex": "M"},
-            "Visit": {"VisitNo": new_id("QA-V-"), "PatientType": patient_type, "VisitAt": now()},
+            "Patient": {"PatientId": patient_id or new_id("QA-P-"), "Name": name, "Sex": "M"},
+            "Visit": {"VisitNo": new_id("QA-V-"), "PatientType": patient_type, "VisitAt": now(), **(visit or {})},
             "OrderingDoctor": DOCTOR,
             "OrderingDepartmentCode": "NK",
             "OrderingDepartmentName": "内科",
@@ -131,6 +157,63 @@ class Hospital:
     def get(self, application_no):
         return self.his.GetApplication(request={"ApplicationNo": application_no})
 
+    def examined(self, name, **submit_options):
+        """An outpatient's 头颅CT, paid, registered and scanned: ready to be reported."""
+        app = self.submit(name, "OUTPATIENT", [HEAD_CT], **submit_options)
+        self.his.ConfirmPayment(request=self.pay_request(app, total([HEAD_CT])))
+        self.register(app)
+        check_state(self.pacs.ReportStatus(request=self.status_request(app, "EXAMINED")).Application,
+                    "EXAMINED", "执行中")
+        return app
+
+    def report_request(self, application_no, report_no, result_status, impression, **fields):
+        request = {"MessageId": new_id("QA-M-"), "ApplicationNo": application_no, "ReportNo": report_no,
+                   "ResultStatus": result_status, "ReportingDoctor": RADIOLOGIST, "ReportedAt": now(),
+                   "Findings": FINDINGS, "Impression": impression, **fields}
+        if result_status in ("FINAL", "CORRECTED"):
+            request.update(VerifyingDoctor=DIRECTOR, VerifiedAt=now())
+        return request
+
+    def push_report(self, *args, **fields):
+        return self.pacs.PushReport(request=self.report_request(*args, **fields))
+
+    def reported(self, name, **submit_options):
+        """An examined application with a preliminary and then a final report (version 2):
+        (ApplicationNo, ReportNo, the image links)."""
+        app, report_no = self.examined(name, **submit_options), new_id("QA-RPT-")
+        links = image_links(report_no)
+        self.push_report(app, report_no, "PRELIMINARY", IMPRESSION)
+        result = self.push_report(app, report_no, "FINAL", IMPRESSION, **links)
+        check_state(result.Application, "VERIFIED", "已完成")
+        check(result.ReportVersion == 2,
+              f"the final after a preliminary should be version 2, got {result.ReportVersion}")
+        return app, report_no, links
+
+    def reports(self, **query):
+        """HIS QueryReports: its Report entries (zeep returns the list wrapper itself)."""
+        return entries(self.his.QueryReports(request=query), "Report")
+
+    def raise_critical(self, application_no, finding, reported_at):
+        return self.pacs.RaiseCriticalValue(request={
+            "MessageId": new_id("QA-M-"), "CriticalValueNo": new_id("QA-CV-"), "ApplicationNo": application_no,
+            "Finding": finding, "ReportedBy": RADIOLOGIST, "ReviewedBy": DIRECTOR, "ReportedAt": reported_at,
+            "ContactPhone": "8801"})
+
+    def critical_values(self, **query):
+        """PACS QueryCriticalValues: its CriticalValue entries."""
+        return entries(self.pacs.QueryCriticalValues(request=query), "CriticalValue")
+
+    def emr(self, **query):
+        """PACS QueryEmr: its visits."""
+        return entries(self.pacs.QueryEmr(request=query).Visits, "EmrVisit")
+
+    def publish_emr(self, patient_id, visit, documents, orders=()):
+        request = {"MessageId": new_id("QA-M-"), "PatientId": patient_id, "Visit": visit,
+                   "Documents": {"EmrDocument": list(documents)}}
+        if orders:
+            request["Orders"] = {"EmrOrder": list(orders)}
+        return self.his.PublishEmr(request=request)
+
 
 def expect_fault(code: str, operation, request: dict) -> dict:
     """Call and require fault `code`; its ServiceFault detail."""
@@ -150,6 +233,24 @@ def check_state(state, status, his_status, locked=None) -> None:
     check(state.HisStatus == his_status, f"expected HisStatus {his_status}, got {state.HisStatus}")
     if locked is not None:
         check(state.Locked is locked, f"expected Locked={locked}, got {state.Locked}")
+
+
+def check_report(report, report_no, version, result_status, impression, links=None) -> None:
+    """A Report as HIS reads it; with `links`, also the verification and the image links."""
+    check((report.ReportNo, report.Version, report.ResultStatus) == (report_no, version, result_status),
+          f"expected report {report_no} v{version} {result_status}, "
+          f"got {report.ReportNo} v{report.Version} {report.ResultStatus}")
+    check(report.Impression == impression, f"expected impression {impression!r}, got {report.Impression!r}")
+    if links is None:
+        return
+    check(report.VerifyingDoctor is not None and report.VerifyingDoctor.Code == DIRECTOR["Code"]
+          and report.VerifiedAt is not None, "the final report should name its verifying doctor and time")
+    sent = {key: links[key] for key in ("StudyInstanceUid", "ViewerUrl", "PdfUrl")}
+    got = {key: getattr(report, key) for key in sent}
+    check(got == sent, f"expected {sent}, got {got}")
+    images = entries(report.ImageUrls, "ImageUrl")
+    sent_images = links["ImageUrls"]["ImageUrl"]
+    check(images == sent_images, f"expected image links {sent_images}, got {images}")
 
 
 def check_fully_reversed(ledger, source: str) -> None:
@@ -321,6 +422,221 @@ def package_component_refund(h: Hospital):
         "Lines": {"RefundLine": [{"ChargeId": needle.ChargeId, "Quantity": needle.Quantity}]},
         "Reason": "重复退费", "Operator": DIRECTOR, "RequestedAt": now()})
     say("refunding the needle a second time is refused: RefundExceedsCharge")
+
+
+@scenario("The report and images reach the clinician: preliminary, then the audited final")
+def report_reaches_clinician(h: Hospital):
+    app, report_no = h.examined("小明"), new_id("QA-RPT-")
+    say(f"小明 paid, was registered and scanned: {app} EXAMINED / 执行中")
+    result = h.push_report(app, report_no, "PRELIMINARY", IMPRESSION)
+    check_state(result.Application, "REPORTED", "执行中")
+    check(result.ReportVersion == 1, f"the first report should be version 1, got {result.ReportVersion}")
+    check(h.reports(ApplicationNo=app) == [], "HIS should not show a preliminary report unless asked")
+    preliminary = h.reports(ApplicationNo=app, IncludePreliminary=True)
+    check(len(preliminary) == 1, f"IncludePreliminary=true should show 1 report, got {len(preliminary)}")
+    check_report(preliminary[0], report_no, 1, "PRELIMINARY", IMPRESSION)
+    say(f"{RADIOLOGIST['Name']} writes the preliminary report {report_no}: REPORTED / 执行中, version 1; "
+        "HIS shows it only with IncludePreliminary=true")
+    links = image_links(report_no)
+    result = h.push_report(app, report_no, "FINAL", IMPRESSION, **links)
+    check_state(result.Application, "VERIFIED", "已完成")
+    check(result.ReportVersion == 2, f"the final should be version 2, got {result.ReportVersion}")
+    say(f"{DIRECTOR['Name']} audits it: FINAL, VERIFIED / 已完成, version 2, "
+        f"with the study, a viewer link, {len(links['ImageUrls']['ImageUrl'])} images and a PDF")
+    found = h.reports(ApplicationNo=app)
+    check(len(found) == 1, f"QueryReports should show 1 report, got {len(found)}")
+    check_report(found[0], report_no, 2, "FINAL", IMPRESSION, links)
+    say(f"HIS QueryReports: the final report, verified by {found[0].VerifyingDoctor.Name} at "
+        f"{found[0].VerifiedAt:%H:%M}, impression {found[0].Impression}, with its viewer and image links")
+    shown = entries(h.get(app).Reports, "Report")
+    check(len(shown) == 1, f"GetApplication should show 1 report, got {len(shown)}")
+    check_report(shown[0], report_no, 2, "FINAL", IMPRESSION, links)
+    say("GetApplication shows the same final report beside the application")
+
+
+@scenario("A report corrected after its audit; a second FINAL refused; the audit withdrawn (取消审核)")
+def report_corrected_and_withdrawn(h: Hospital):
+    app, report_no, links = h.reported("王女士")
+    say(f"王女士's 头颅CT {app} has its final report {report_no} (version 2)")
+    corrected = "左侧基底节区腔隙性脑梗死；右侧上颌窦炎"
+    result = h.push_report(app, report_no, "CORRECTED", corrected, **links)
+    check_state(result.Application, "VERIFIED", "已完成")
+    check(result.ReportVersion == 3, f"the correction should be version 3, got {result.ReportVersion}")
+    say("the radiologist missed the sinusitis; PACS sends CORRECTED: version 3, still VERIFIED / 已完成")
+    found = h.reports(ApplicationNo=app)
+    check(len(found) == 1, f"QueryReports should show only the latest version, got {len(found)} reports")
+    check_report(found[0], report_no, 3, "CORRECTED", corrected, links)
+    say(f"HIS QueryReports shows version 3 only, with the corrected impression: {corrected}")
+    expect_fault("InvalidTransition", h.pacs.PushReport, h.report_request(app, report_no, "FINAL", corrected))
+    say("PACS sends another FINAL for the same report: refused, InvalidTransition (changes come as CORRECTED)")
+    result = h.push_report(app, report_no, "WITHDRAWN", corrected)
+    check_state(result.Application, "EXAMINED", "执行中")
+    check(h.reports(ApplicationNo=app) == [], "a withdrawn report must no longer be shown to HIS")
+    say(f"PACS withdraws the audit (取消审核, version {result.ReportVersion}): back to EXAMINED / 执行中, "
+        "and HIS shows no report for it")
+
+
+@scenario("The returning patient: the clinician sees the earlier report with the new exam")
+def returning_patient(h: Hospital):
+    patient = new_id("QA-P-")
+    first, report_no, _ = h.reported("李大爷", patient_id=patient)
+    say(f"李大爷 ({patient}) had a 头颅CT: {first}, final report {report_no}")
+    second = h.submit("李大爷", "OUTPATIENT", [HEAD_CT], patient_id=patient)
+    h.his.ConfirmPayment(request=h.pay_request(second, total([HEAD_CT])))
+    say(f"months later he comes back; a new 头颅CT is ordered and paid: {second}")
+    found = h.reports(ApplicationNo=second)
+    check([(r.ApplicationNo, r.ReportNo) for r in found] == [(first, report_no)],
+          f"QueryReports should show the earlier report {report_no} of {first}, "
+          f"got {[(r.ApplicationNo, r.ReportNo) for r in found]}")
+    say(f"HIS QueryReports for {second} (IncludePrior default true) shows the earlier report of {first}")
+    check(h.reports(ApplicationNo=second, IncludePrior=False) == [],
+          "with IncludePrior=false, the new application has no report yet")
+    say("with IncludePrior=false it shows nothing: the new exam has no report yet")
+
+
+@scenario("危急值: double-checked, received with read-back, handled; PACS sees the loop closed")
+def critical_value_loop(h: Hospital):
+    app = h.examined("陈先生")
+    reported_at = now().replace(microsecond=0) - timedelta(minutes=2)
+    raised = h.raise_critical(app, "左侧大量气胸，纵隔右移", reported_at)
+    number = raised.CriticalValueNo
+    check(raised.Status == "RAISED", f"expected RAISED, got {raised.Status}")
+    check(raised.ReviewedBy is not None and raised.ReviewedBy.Code == DIRECTOR["Code"],
+          "the critical value should name the second radiologist who checked it")
+    check(raised.AckDeadline > raised.ReportedAt, f"AckDeadline {raised.AckDeadline} is not after ReportedAt")
+    check(raised.DepartmentCode == "NK",
+          f"the value should go to the patient's department NK, got {raised.DepartmentCode}")
+    say(f"{RADIOLOGIST['Name']} finds 左侧大量气胸 on 陈先生's CT, {DIRECTOR['Name']} checks it: {number} RAISED "
+        f"for 内科, to be received by {raised.AckDeadline:%H:%M}")
+    receipt = {"MessageId": new_id("QA-M-"), "CriticalValueNo": number, "ReceivedBy": NURSE,
+               "ReceivedAt": reported_at + timedelta(minutes=1), "ReadBackConfirmed": False}
+    expect_fault("InvalidTransition", h.his.AcknowledgeCriticalValue, receipt)
+    say(f"{NURSE['Name']} takes the call without reading the value back: refused, InvalidTransition "
+        "(read-back is required)")
+    received = h.his.AcknowledgeCriticalValue(request={**receipt, "MessageId": new_id("QA-M-"),
+                                                       "ReadBackConfirmed": True})
+    check(received.Status == "RECEIVED" and received.ReadBackConfirmed is True,
+          f"expected RECEIVED with read-back, got {received.Status}, ReadBackConfirmed={received.ReadBackConfirmed}")
+    check(received.MinutesToReceive == 1, f"expected MinutesToReceive 1.0, got {received.MinutesToReceive}")
+    check(received.Overdue is False, "a value received 1 minute after it was raised should not be overdue")
+    say(f"she reads it back: RECEIVED by {received.ReceivedBy.Name}, "
+        f"{received.MinutesToReceive} minutes after it was raised")
+    opinion = "立即请胸外科会诊，行胸腔闭式引流"
+    handled = h.his.RecordCriticalValueHandling(request={
+        "MessageId": new_id("QA-M-"), "CriticalValueNo": number, "HandledBy": DOCTOR,
+        "HandledAt": reported_at + timedelta(minutes=2), "HandlingOpinion": opinion})
+    check(handled.Status == "HANDLED", f"expected HANDLED, got {handled.Status}")
+    check(handled.MinutesToHandle == 2, f"expected MinutesToHandle 2.0, got {handled.MinutesToHandle}")
+    say(f"{DOCTOR['Name']} records the handling ({opinion}): HANDLED after {handled.MinutesToHandle} minutes")
+    seen = h.critical_values(ApplicationNo=app)
+    check([v.CriticalValueNo for v in seen] == [number],
+          f"PACS should see {number}, got {[v.CriticalValueNo for v in seen]}")
+    value = seen[0]
+    def code(staff):
+        return staff.Code if staff is not None else None
+
+    steps = {"status": value.Status, "reported": (code(value.ReportedBy), value.ReportedAt),
+             "reviewed": code(value.ReviewedBy),
+             "received": (code(value.ReceivedBy), value.ReceivedAt, value.ReadBackConfirmed),
+             "handled": (code(value.HandledBy), value.HandledAt, value.HandlingOpinion)}
+    expected = {"status": "HANDLED", "reported": (RADIOLOGIST["Code"], reported_at), "reviewed": DIRECTOR["Code"],
+                "received": (NURSE["Code"], receipt["ReceivedAt"], True),
+                "handled": (DOCTOR["Code"], reported_at + timedelta(minutes=2), opinion)}
+    check(steps == expected, f"PACS should see every step {expected}, got {steps}")
+    say(f"PACS QueryCriticalValues sees it HANDLED: raised by {value.ReportedBy.Name} at {value.ReportedAt:%H:%M}, "
+        f"checked by {value.ReviewedBy.Name}, received by {value.ReceivedBy.Name} at {value.ReceivedAt:%H:%M}, "
+        f"handled by {value.HandledBy.Name} at {value.HandledAt:%H:%M}: the loop is closed")
+    expect_fault("InvalidTransition", h.pacs.RevokeCriticalValue, {
+        "MessageId": new_id("QA-M-"), "CriticalValueNo": number, "Reason": "误报", "Operator": RADIOLOGIST})
+    say("revoking the handled value is refused: InvalidTransition")
+
+
+@scenario("危急值 overdue: not received by the deadline; a value raised in error is revoked")
+def critical_value_overdue(h: Hospital):
+    app = h.examined("周女士")
+    fresh = h.raise_critical(app, "疑似主动脉夹层", now())
+    minutes = (fresh.AckDeadline - fresh.ReportedAt).total_seconds() / 60
+    say(f"PACS raises {fresh.CriticalValueNo} for 周女士 just now: the deployment's receipt deadline is "
+        f"{minutes:g} minutes")
+    late = h.raise_critical(app, "左侧大脑中动脉供血区大面积脑梗死", now() - timedelta(minutes=minutes + 5))
+    say(f"another value, {late.CriticalValueNo}, was reported {minutes + 5:g} minutes ago and nobody received it")
+    overdue = h.critical_values(ApplicationNo=app, OverdueOnly=True)
+    check([v.CriticalValueNo for v in overdue] == [late.CriticalValueNo],
+          f"OverdueOnly should list only {late.CriticalValueNo}, got {[v.CriticalValueNo for v in overdue]}")
+    check(overdue[0].Overdue is True and overdue[0].Status == "RAISED",
+          f"expected RAISED and Overdue, got {overdue[0].Status}, Overdue={overdue[0].Overdue}")
+    say("QueryCriticalValues(OverdueOnly=true) lists it, RAISED and Overdue=true")
+    listed = {v.CriticalValueNo: v for v in h.critical_values(ApplicationNo=app)}
+    check(listed.get(fresh.CriticalValueNo) is not None and listed[fresh.CriticalValueNo].Overdue is False,
+          "the value raised just now should be listed and not overdue")
+    say(f"{fresh.CriticalValueNo}, raised just now, is not overdue")
+    revoked = h.pacs.RevokeCriticalValue(request={
+        "MessageId": new_id("QA-M-"), "CriticalValueNo": fresh.CriticalValueNo,
+        "Reason": "复核为运动伪影，撤回", "Operator": RADIOLOGIST})
+    check(revoked.Status == "REVOKED" and revoked.RevokeReason == "复核为运动伪影，撤回" and revoked.RevokedAt,
+          f"expected REVOKED with reason and time, got {revoked.Status}, {revoked.RevokeReason}, {revoked.RevokedAt}")
+    say(f"on review it was a motion artefact: PACS revokes {fresh.CriticalValueNo} before receipt: "
+        f"REVOKED ({revoked.RevokeReason})")
+    expect_fault("InvalidTransition", h.his.AcknowledgeCriticalValue, {
+        "MessageId": new_id("QA-M-"), "CriticalValueNo": fresh.CriticalValueNo, "ReceivedBy": NURSE,
+        "ReceivedAt": now(), "ReadBackConfirmed": True})
+    say("the ward can no longer receive the revoked value: InvalidTransition")
+
+
+@scenario("EMR: the radiologist reads this visit's records, all visits', and the orders")
+def emr_for_the_radiologist(h: Hospital):
+    patient = new_id("QA-P-")
+    clinic_at = now().replace(microsecond=0) - timedelta(days=30)
+    clinic = {"VisitNo": new_id("QA-V-"), "PatientType": "OUTPATIENT", "VisitAt": clinic_at,
+              "DepartmentName": "神经内科门诊", "Diagnosis": "头痛"}
+    h.publish_emr(patient, clinic, [document("门诊病历", "神经内科门诊病历", "头痛3天，无恶心呕吐。", clinic_at)])
+    say(f"a month ago 孙先生 ({patient}) saw 神经内科 as an outpatient: HIS publishes the 门诊病历")
+
+    admitted_at = clinic_at + timedelta(days=28)
+    ward = {"VisitNo": new_id("QA-V-"), "PatientType": "INPATIENT", "VisitAt": admitted_at, "WardCode": "W03",
+            "WardName": "神经内科病区", "BedNo": "8", "DepartmentName": "神经内科", "Diagnosis": "急性脑梗死？"}
+    app = h.submit("孙先生", "INPATIENT", [HEAD_CT], patient_id=patient, visit=ward)
+    h.send(app)
+    admission = document("入院记录", "入院记录", "突发右侧肢体无力2小时入院。", admitted_at + timedelta(hours=1))
+    progress = document("病程记录", "首次病程记录", "考虑急性脑梗死，完善头颅CT。", admitted_at + timedelta(hours=3))
+    orders = [order("头颅CT平扫", admitted_at + timedelta(hours=2)),
+              order("阿司匹林肠溶片 100mg 口服 每日一次", admitted_at + timedelta(hours=2))]
+    published = h.publish_emr(patient, ward, [progress, admission], orders)
+    counts = (published.DocumentsStored, published.DocumentsIgnored, published.OrdersStored)
+    check(counts == (2, 0, 2), f"expected 2 documents stored, 0 ignored, 2 orders; got {counts}")
+    say(f"now he is admitted and a 头颅CT is ordered ({app}); HIS publishes the 病程记录 and the 入院记录 "
+        "of this stay with 2 orders: 2 stored, 0 ignored, 2 orders")
+
+    def documents(visit):
+        return [(d.DocumentType, d.Version, d.Content) for d in entries(visit.Documents, "EmrDocument")]
+
+    visits = h.emr(PatientId=patient, ApplicationNo=app)
+    check([v.VisitNo for v in visits] == [ward["VisitNo"]], f"this visit only, got {[v.VisitNo for v in visits]}")
+    check([d[0] for d in documents(visits[0])] == ["入院记录", "病程记录"],
+          f"documents should come oldest first, got {[d[0] for d in documents(visits[0])]}")
+    check(entries(visits[0].Orders, "EmrOrder") == [], "orders should come only with IncludeOrders=true")
+    say("while reporting, the radiologist reads this stay (QueryEmr by ApplicationNo): 入院记录, then 病程记录; no orders")
+    visits = h.emr(PatientId=patient, ApplicationNo=app, Scope="ALL_VISITS")
+    check([v.VisitNo for v in visits] == [ward["VisitNo"], clinic["VisitNo"]],
+          f"ALL_VISITS should list the admission, then the clinic visit; got {[v.VisitNo for v in visits]}")
+    check([d[0] for d in documents(visits[1])] == ["门诊病历"], "the clinic visit should hold its 门诊病历")
+    say("Scope ALL_VISITS: this admission first, then last month's clinic visit with its 门诊病历")
+    visits = h.emr(PatientId=patient, ApplicationNo=app, IncludeOrders=True)
+    got = sorted(o.OrderNo for o in entries(visits[0].Orders, "EmrOrder"))
+    check(got == sorted(o["OrderNo"] for o in orders), f"IncludeOrders=true should add the 2 orders, got {got}")
+    say("IncludeOrders=true adds the 2 orders (头颅CT平扫, 阿司匹林)")
+
+    revised = {**progress, "Content": "考虑急性脑梗死（左侧基底节区），头颅CT已完成。", "Version": 2}
+    published = h.publish_emr(patient, ward, [admission, revised])
+    counts = (published.DocumentsStored, published.DocumentsIgnored)
+    check(counts == (1, 1), f"expected 1 document stored and 1 ignored, got {counts}")
+    now_read = documents(h.emr(PatientId=patient, ApplicationNo=app)[0])
+    check(now_read == [("入院记录", 1, admission["Content"]), ("病程记录", 2, revised["Content"])],
+          f"expected the 入院记录 v1 and the 病程记录 v2, got {now_read}")
+    say("the doctor revises the 病程记录; HIS publishes both again: 1 stored (Version 2), 1 ignored "
+        "(the 入院记录 unchanged); PACS reads version 2")
+    expect_fault("PatientNotFound", h.pacs.QueryEmr, {"PatientId": new_id("QA-P-")})
+    say("QueryEmr for a patient HIS never published: PatientNotFound")
 
 
 def main(argv=None) -> int:

@@ -6,10 +6,16 @@ Examples:
   simulate_his.py pay A123 --amount 150.00   # prints the flags that repeat it as a retry
   simulate_his.py submit --patient-type INPATIENT --item-code PKG01 --item-name CT增强组套 \\
       --component CT002:CT增强:400.00 --component ZL001:留置针:35.00
+  simulate_his.py reports --application-no A123 --include-preliminary
+  simulate_his.py ack-critical CV123   # --no-read-back shows the refusal
+  simulate_his.py handle-critical CV123 --opinion 已通知主管医生，立即处理
+  simulate_his.py publish-emr P001 --patient-type INPATIENT --document 入院记录:入院记录:突发头痛2小时入院 \\
+      --document 病程记录:首次病程记录:考虑蛛网膜下腔出血 --order 头颅CT平扫
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +27,8 @@ from _client import (
     base_parser,
     call,
     connect,
+    critical_values_parser,
+    critical_values_request,
     datetime_arg,
     decimal_arg,
     deployment_parser,
@@ -32,6 +40,14 @@ from _client import (
 )
 
 PATIENT_TYPES = ("OUTPATIENT", "EMERGENCY", "INPATIENT", "PHYSICAL_EXAM")
+
+
+def document_arg(text: str) -> dict:
+    """`TYPE:TITLE:CONTENT` (the content may hold colons) as the start of an EmrDocument."""
+    parts = text.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected TYPE:TITLE:CONTENT, got {text!r}")
+    return {"DocumentType": parts[0], "Title": parts[1], "Content": parts[2]}
 
 
 def build_parser():
@@ -91,6 +107,50 @@ def build_parser():
     charges.add_argument("--patient-id")
     charges.add_argument("--visit-no")
 
+    reports = commands.add_parser("reports", parents=[where],
+                                  help="QueryReports (an application's reports with the earlier ones, or a patient's)")
+    reports.add_argument("--application-no")
+    reports.add_argument("--patient-id")
+    reports.add_argument("--no-prior", action="store_true",
+                         help="only the application's own reports (IncludePrior=false)")
+    reports.add_argument("--include-preliminary", action="store_true")
+    reports.add_argument("--from", dest="from_", type=datetime_arg, help="ISO date-time")
+    reports.add_argument("--to", type=datetime_arg, help="ISO date-time")
+
+    ack = commands.add_parser("ack-critical", parents=state,
+                              help="AcknowledgeCriticalValue (the receiver reads the 危急值 back)")
+    ack.add_argument("critical_value_no")
+    ack.add_argument("--received-by", type=staff_arg, default=staff_arg("N001:李护士"), metavar="CODE:NAME")
+    ack.add_argument("--received-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
+    ack.add_argument("--no-read-back", action="store_true", help="send ReadBackConfirmed=false (refused)")
+
+    handle = commands.add_parser("handle-critical", parents=state,
+                                 help="RecordCriticalValueHandling (the clinician's handling opinion)")
+    handle.add_argument("critical_value_no")
+    handle.add_argument("--opinion", required=True, help="handling opinion")
+    handle.add_argument("--handled-by", type=staff_arg, default=staff_arg("D001:王医生"), metavar="CODE:NAME")
+    handle.add_argument("--handled-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
+
+    commands.add_parser("critical-values", parents=[where, critical_values_parser()],
+                        help="QueryCriticalValues (what the wards still owe, and every step)")
+
+    emr = commands.add_parser("publish-emr", parents=state, help="PublishEmr (a visit's documents and orders)")
+    emr.add_argument("patient_id")
+    emr.add_argument("--visit-no", help="default: generated; document ids are VISIT_NO-D1, -D2, ... and "
+                     "order numbers VISIT_NO-O1, ..., so publishing again (with the same visit options) "
+                     "and a higher --version replaces them")
+    emr.add_argument("--patient-type", choices=PATIENT_TYPES, default="OUTPATIENT")
+    emr.add_argument("--visit-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
+    emr.add_argument("--department-name", default="内科")
+    emr.add_argument("--diagnosis")
+    emr.add_argument("--document", type=document_arg, action="append", default=[],
+                     metavar="TYPE:TITLE:CONTENT", help="e.g. 入院记录:入院记录:突发头痛2小时; repeatable")
+    emr.add_argument("--version", type=int, help="document version (server default 1)")
+    emr.add_argument("--author", default="王医生")
+    emr.add_argument("--recorded-at", type=datetime_arg, default=None,
+                     help="when the documents were written and the orders given (default: the visit time)")
+    emr.add_argument("--order", action="append", default=[], metavar="CONTENT", help="an order; repeatable")
+
     ping = commands.add_parser("ping", parents=[where], help="Ping")
     ping.add_argument("--echo")
     return parser
@@ -144,7 +204,40 @@ def request_for(args) -> dict | None:
     if args.command == "charges":
         keys = {"ApplicationNo": args.application_no, "PatientId": args.patient_id, "VisitNo": args.visit_no}
         return {k: v for k, v in keys.items() if v}
+    if args.command == "reports":
+        request = {"ApplicationNo": args.application_no, "PatientId": args.patient_id,
+                   "IncludePrior": False if args.no_prior else None,
+                   "IncludePreliminary": True if args.include_preliminary else None, "From": args.from_, "To": args.to}
+        return {k: v for k, v in request.items() if v is not None}
+    if args.command == "ack-critical":
+        return {"CriticalValueNo": args.critical_value_no, "ReceivedBy": args.received_by,
+                "ReceivedAt": args.received_at or now(), "ReadBackConfirmed": not args.no_read_back}
+    if args.command == "handle-critical":
+        return {"CriticalValueNo": args.critical_value_no, "HandledBy": args.handled_by,
+                "HandledAt": args.handled_at or now(), "HandlingOpinion": args.opinion}
+    if args.command == "critical-values":
+        return critical_values_request(args)
+    if args.command == "publish-emr":
+        return publish_emr_request(args)
     return {"Echo": args.echo} if args.echo else None
+
+
+def publish_emr_request(args) -> dict:
+    visit_no, visit_at = args.visit_no or new_id("V"), args.visit_at or now()
+    recorded_at = args.recorded_at or visit_at
+    visit = {"VisitNo": visit_no, "PatientType": args.patient_type, "VisitAt": visit_at,
+             "DepartmentName": args.department_name}
+    if args.diagnosis:
+        visit["Diagnosis"] = args.diagnosis
+    documents = [{"DocumentId": f"{visit_no}-D{n}", **doc, "AuthorName": args.author, "RecordedAt": recorded_at}
+                 for n, doc in enumerate(args.document, 1)]
+    if args.version:
+        documents = [{**doc, "Version": args.version} for doc in documents]
+    request = {"PatientId": args.patient_id, "Visit": visit, "Documents": {"EmrDocument": documents}}
+    if args.order:
+        request["Orders"] = {"EmrOrder": [{"OrderNo": f"{visit_no}-O{n}", "Content": content, "OrderedAt": recorded_at}
+                                          for n, content in enumerate(args.order, 1)]}
+    return request
 
 
 # What a retry must repeat besides --message-id: the values generated when not given.
@@ -154,16 +247,24 @@ RETRY_FLAGS = {
     "pay": {"--paid-at": ("PaidAt",)},
     "send": {"--sent-at": ("SentAt",)},
     "cancel": {"--cancelled-at": ("CancelledAt",)},
+    "ack-critical": {"--received-at": ("ReceivedAt",)},
+    "handle-critical": {"--handled-at": ("HandledAt",)},
+    "publish-emr": {"--visit-no": ("Visit", "VisitNo"), "--visit-at": ("Visit", "VisitAt")},
 }
 OPERATIONS = {"submit": "SubmitApplication", "pay": "ConfirmPayment", "send": "SendInpatientOrder",
               "cancel": "CancelApplication", "get": "GetApplication", "charges": "QueryCharges",
-              "ping": "Ping"}
+              "reports": "QueryReports", "ack-critical": "AcknowledgeCriticalValue",
+              "handle-critical": "RecordCriticalValueHandling", "critical-values": "QueryCriticalValues",
+              "publish-emr": "PublishEmr", "ping": "Ping"}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "charges" and not (args.application_no or args.patient_id):
-        print("charges: give --application-no or --patient-id", file=sys.stderr)
+    if args.command in ("charges", "reports") and not (args.application_no or args.patient_id):
+        print(f"{args.command}: give --application-no or --patient-id", file=sys.stderr)
+        return 2
+    if args.command == "publish-emr" and not (args.document or args.order):
+        print("publish-emr: give --document or --order", file=sys.stderr)
         return 2
     request = request_for(args)
     if args.command in RETRY_FLAGS:

@@ -6,6 +6,9 @@ Examples:
   simulate_pacs.py status A123 REGISTERED --accession-no ACC001
   simulate_pacs.py charge A123 --item FILM01:胶片:10.00:2
   simulate_pacs.py refund A123 --line 12:1 --reason 设备故障，主任批准免费
+  simulate_pacs.py report A123 FINAL --report-no R1 --impression 腔隙性脑梗死 --image-url http://pacs/wado?1
+  simulate_pacs.py critical A123 --finding 左侧大量气胸   # then: critical-values --application-no A123
+  simulate_pacs.py emr P001 --scope ALL_VISITS --include-orders
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from _client import (
     base_parser,
     call,
     connect,
+    critical_values_parser,
+    critical_values_request,
     datetime_arg,
     decimal_arg,
     deployment_parser,
@@ -33,7 +38,10 @@ from _client import (
 
 STATUSES = ("NEW", "RELEASED", "SCHEDULED", "REGISTERED", "EXAMINED", "REPORTED", "VERIFIED", "CANCELLED")
 EVENTS = ("SCHEDULED", "REGISTERED", "EXAMINED", "SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED")
+RESULT_STATUSES = ("PRELIMINARY", "FINAL", "CORRECTED", "WITHDRAWN")
 CLERK = "R001:登记员"
+RADIOLOGIST = "D201:张医师"
+DIRECTOR = "D900:放射科主任"
 
 
 def refund_line_arg(text: str) -> dict:
@@ -90,6 +98,59 @@ def build_parser():
     refund.add_argument("--operator", type=staff_arg, default=staff_arg(CLERK), metavar="CODE:NAME")
     refund.add_argument("--requested-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
 
+    report = commands.add_parser("report", parents=state, help="PushReport (the report and its image links)")
+    report.add_argument("application_no")
+    report.add_argument("result_status", choices=RESULT_STATUSES)
+    report.add_argument("--report-no", help="default: generated; repeat it to send the next version")
+    report.add_argument("--doctor", type=staff_arg, default=staff_arg(RADIOLOGIST), metavar="CODE:NAME",
+                        help="reporting doctor")
+    report.add_argument("--verifier", type=staff_arg, default=staff_arg(DIRECTOR), metavar="CODE:NAME",
+                        help="verifying doctor, sent with FINAL and CORRECTED")
+    report.add_argument("--reported-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
+    report.add_argument("--verified-at", type=datetime_arg, default=None, help="default: the reported time")
+    report.add_argument("--accession-no")
+    report.add_argument("--findings", default="脑实质内未见异常密度影，脑室系统未见扩大，中线结构居中。")
+    report.add_argument("--impression", default="头颅CT平扫未见明显异常")
+    report.add_argument("--positive", action=argparse.BooleanOptionalAction, help="positive finding (阳性)")
+    report.add_argument("--study-uid", help="StudyInstanceUid")
+    report.add_argument("--viewer-url")
+    report.add_argument("--image-url", action="append", default=[], help="repeatable")
+    report.add_argument("--pdf-url")
+
+    critical = commands.add_parser("critical", parents=state,
+                                   help="RaiseCriticalValue (危急值, after a second radiologist's check)")
+    critical.add_argument("application_no")
+    critical.add_argument("--finding", required=True)
+    critical.add_argument("--critical-value-no", help="default: generated")
+    critical.add_argument("--reported-by", type=staff_arg, default=staff_arg(RADIOLOGIST), metavar="CODE:NAME")
+    critical.add_argument("--reviewed-by", type=staff_arg, default=staff_arg(DIRECTOR), metavar="CODE:NAME",
+                          help="the radiologist who double-checked it")
+    critical.add_argument("--reported-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
+    critical.add_argument("--report-no")
+    critical.add_argument("--contact-phone")
+
+    revoke = commands.add_parser("revoke-critical", parents=state,
+                                 help="RevokeCriticalValue (a value raised in error, before it is handled)")
+    revoke.add_argument("critical_value_no")
+    revoke.add_argument("--reason", default="复核后排除，误报")
+    revoke.add_argument("--operator", type=staff_arg, default=staff_arg(RADIOLOGIST), metavar="CODE:NAME")
+
+    commands.add_parser("critical-values", parents=[where, critical_values_parser()],
+                        help="QueryCriticalValues (every step of the loop: who and when)")
+
+    emr = commands.add_parser("emr", parents=[where], help="QueryEmr (the patient's records, while reporting)")
+    emr.add_argument("patient_id")
+    emr.add_argument("--scope", choices=("CURRENT_VISIT", "ALL_VISITS"), help="server default CURRENT_VISIT")
+    emr.add_argument("--visit-no", help="anchors the current visit")
+    emr.add_argument("--application-no", help="anchors the current visit")
+    emr.add_argument("--include-orders", action="store_true")
+    emr.add_argument("--document-type", action="append", default=[], help="e.g. 入院记录; repeatable")
+    emr.add_argument("--from", dest="from_", type=datetime_arg, help="ISO date-time")
+    emr.add_argument("--to", type=datetime_arg, help="ISO date-time")
+    emr.add_argument("--max-documents", type=int)
+    emr.add_argument("--requested-by", type=staff_arg, default=staff_arg(RADIOLOGIST), metavar="CODE:NAME",
+                     help="who reads the record (recorded)")
+
     ping = commands.add_parser("ping", parents=[where], help="Ping")
     ping.add_argument("--echo")
     return parser
@@ -121,7 +182,41 @@ def request_for(args) -> dict | None:
         return {"RefundRequestNo": args.refund_request_no or new_id("R"),
                 "ApplicationNo": args.application_no, "Lines": {"RefundLine": args.line}, "Reason": args.reason, "Operator": args.operator,
                 "RequestedAt": args.requested_at or now()}
+    if args.command == "report":
+        return report_request(args)
+    if args.command == "critical":
+        request = {"CriticalValueNo": args.critical_value_no or new_id("CV"), "ApplicationNo": args.application_no,
+                   "Finding": args.finding, "ReportedBy": args.reported_by, "ReportedAt": args.reported_at or now(),
+                   "ReviewedBy": args.reviewed_by, "ReportNo": args.report_no, "ContactPhone": args.contact_phone}
+        return {k: v for k, v in request.items() if v is not None}
+    if args.command == "revoke-critical":
+        return {"CriticalValueNo": args.critical_value_no, "Reason": args.reason, "Operator": args.operator}
+    if args.command == "critical-values":
+        return critical_values_request(args)
+    if args.command == "emr":
+        return emr_request(args)
     return {"Echo": args.echo} if args.echo else None
+
+
+def report_request(args) -> dict:
+    reported_at = args.reported_at or now()
+    request = {"ApplicationNo": args.application_no, "ReportNo": args.report_no or new_id("RPT"),
+               "ResultStatus": args.result_status, "ReportingDoctor": args.doctor, "ReportedAt": reported_at,
+               "AccessionNo": args.accession_no, "Findings": args.findings, "Impression": args.impression,
+               "Positive": args.positive, "StudyInstanceUid": args.study_uid, "ViewerUrl": args.viewer_url,
+               "ImageUrls": {"ImageUrl": args.image_url} if args.image_url else None, "PdfUrl": args.pdf_url}
+    if args.result_status in ("FINAL", "CORRECTED"):
+        request.update(VerifyingDoctor=args.verifier, VerifiedAt=args.verified_at or reported_at)
+    return {k: v for k, v in request.items() if v is not None}
+
+
+def emr_request(args) -> dict:
+    request = {"PatientId": args.patient_id, "Scope": args.scope, "VisitNo": args.visit_no,
+               "ApplicationNo": args.application_no, "IncludeOrders": True if args.include_orders else None,
+               "DocumentTypes": {"DocumentType": args.document_type} if args.document_type else None,
+               "From": args.from_, "To": args.to, "MaxDocuments": args.max_documents,
+               "RequestedBy": args.requested_by}
+    return {k: v for k, v in request.items() if v is not None}
 
 
 def print_worklist(result) -> None:
@@ -142,9 +237,14 @@ RETRY_FLAGS = {
     "status": {"--occurred-at": ("OccurredAt",)},
     "charge": {"--charge-request-no": ("ChargeRequestNo",), "--charged-at": ("ChargedAt",)},
     "refund": {"--refund-request-no": ("RefundRequestNo",), "--requested-at": ("RequestedAt",)},
+    "report": {"--report-no": ("ReportNo",), "--reported-at": ("ReportedAt",)},
+    "critical": {"--critical-value-no": ("CriticalValueNo",), "--reported-at": ("ReportedAt",)},
+    "revoke-critical": {},
 }
 OPERATIONS = {"worklist": "QueryApplications", "status": "ReportStatus", "charge": "Charge",
-              "refund": "Refund", "ping": "Ping"}
+              "refund": "Refund", "report": "PushReport", "critical": "RaiseCriticalValue",
+              "revoke-critical": "RevokeCriticalValue", "critical-values": "QueryCriticalValues",
+              "emr": "QueryEmr", "ping": "Ping"}
 
 
 def main(argv=None) -> int:

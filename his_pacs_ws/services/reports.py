@@ -57,8 +57,11 @@ def push_report(uow: UnitOfWork, settings: Settings, caller: str, request: dict)
         if versions and versions[0].application_pk != app.id:
             raise InvalidTransition(f"report {req['report_no']} belongs to another application")
         content = fingerprint({k: req.get(k) for k in CONTENT_FIELDS})
-        same = next((v for v in versions if v.content_hash == content), None)
-        if same is not None:  # the same report pushed again under a new MessageId
+        # The same content pushed again (a retry under a new MessageId) is answered with the
+        # version it matches, unless a withdrawal came since: then it is a new push.
+        since = max((v.version for v in versions if v.result_status == ResultStatus.WITHDRAWN.value), default=0)
+        same = next((v for v in versions if v.version >= since and v.content_hash == content), None)
+        if same is not None:
             return {"application": application_state(app), "report_version": same.version,
                     "applied": False}
         latest = ResultStatus(versions[-1].result_status) if versions else None

@@ -64,6 +64,16 @@ def test_withdrawn_goes_back_to_examined(hospital):
     assert (again["application"]["status"], again["report_version"]) == ("VERIFIED", 3)
 
 
+def test_the_same_final_sent_again_after_a_withdrawal_is_a_new_version(hospital):
+    no = hospital.released()
+    hospital.push(no, "FINAL")
+    hospital.push(no, "WITHDRAWN", minutes=90)
+    again = hospital.push(no, "FINAL")  # unchanged, the same content as version 1
+    assert (again["applied"], again["report_version"], again["application"]["status"]) == (True, 3, "VERIFIED")
+    retry = hospital.push(no, "FINAL")
+    assert (retry["applied"], retry["report_version"]) == (False, 3)
+
+
 def test_nothing_to_withdraw(hospital):
     no = hospital.released()
     with pytest.raises(errors.InvalidTransition):

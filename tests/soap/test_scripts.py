@@ -20,9 +20,11 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 def test_scenarios_pass(base_url):
     result = run("scenarios.py", "--url", base_url)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 scenarios passed" in result.stdout
+    assert "13 scenarios passed" in result.stdout
     for words in ("cannot find him", "ApplicationNotFound", "ApplicationLocked", "MessageIdReused",
-                  "PACS_REGISTER", "留置针"):
+                  "PACS_REGISTER", "留置针", "VERIFIED / 已完成, version 2", "version 3", "取消审核",
+                  "shows the earlier report", "read-back is required", "the loop is closed", "Overdue=true",
+                  "REVOKED", "ALL_VISITS", "1 ignored", "PatientNotFound"):
         assert words in result.stdout
 
 
@@ -32,7 +34,7 @@ def test_scenarios_report_a_deployment_that_behaves_differently(base_url):
     assert result.returncode == 1
     assert "FAILED" in result.stdout
     assert "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT=CT=PACS_REGISTER" in result.stdout
-    assert "6 of 7 scenarios passed; FAILED: e" in result.stdout
+    assert "12 of 13 scenarios passed; FAILED: e" in result.stdout
 
 
 def test_submit_then_get(base_url):
@@ -85,6 +87,82 @@ def test_pacs_finds_registers_and_locks_an_inpatient_order(base_url):
     assert registered.returncode == 0 and "执行中" in registered.stdout and "Locked: true" in registered.stdout
     cancelled = run(*his, "cancel", application_no)
     assert cancelled.returncode == 1 and "ApplicationLocked" in cancelled.stderr
+
+
+def examined(base_url: str, patient_id: str) -> str:
+    """An outpatient's 头颅CT, paid and scanned, through the simulators: its ApplicationNo."""
+    application_no = unique("QA")
+    assert run("simulate_his.py", "--url", base_url, "submit", "--application-no", application_no,
+               "--patient-id", patient_id).returncode == 0
+    assert run("simulate_his.py", "--url", base_url, "pay", application_no, "--amount", "150.00").returncode == 0
+    assert run("simulate_pacs.py", "--url", base_url, "status", application_no, "EXAMINED").returncode == 0
+    return application_no
+
+
+def test_pacs_reports_and_his_reads_the_report(base_url):
+    patient_id = unique("P")
+    application_no = examined(base_url, patient_id)
+    his = ["simulate_his.py", "--url", base_url]
+    report = ["simulate_pacs.py", "--url", base_url, "report", application_no]
+    report_no = unique("RPT")
+    preliminary = run(*report, "PRELIMINARY", "--report-no", report_no)
+    assert preliminary.returncode == 0, preliminary.stderr
+    assert "Status: REPORTED" in preliminary.stdout and "ReportVersion: 1" in preliminary.stdout
+    assert run(*his, "reports", "--application-no", application_no).stdout.strip() == "(none)"
+    final = run(*report, "FINAL", "--report-no", report_no, "--impression", "腔隙性脑梗死",
+                "--image-url", "http://pacs.example/wado?1", "--image-url", "http://pacs.example/wado?2")
+    assert final.returncode == 0, final.stderr
+    assert "已完成" in final.stdout and "ReportVersion: 2" in final.stdout
+    reports = run(*his, "reports", "--patient-id", patient_id)
+    assert reports.returncode == 0, reports.stderr
+    for words in ("ResultStatus: FINAL", "Version: 2", "腔隙性脑梗死", "放射科主任", "- http://pacs.example/wado?2"):
+        assert words in reports.stdout
+    again = run(*report, "FINAL", "--report-no", report_no)
+    assert again.returncode == 1 and "FAULT InvalidTransition" in again.stderr
+
+
+def test_pacs_raises_a_critical_value_and_his_closes_the_loop(base_url):
+    application_no = examined(base_url, unique("P"))
+    number = unique("CV")
+    raised = run("simulate_pacs.py", "--url", base_url, "critical", application_no, "--finding", "左侧大量气胸",
+                 "--critical-value-no", number)
+    assert raised.returncode == 0, raised.stderr
+    assert "Status: RAISED" in raised.stdout and "AckDeadline:" in raised.stdout and "放射科主任" in raised.stdout
+    his = ["simulate_his.py", "--url", base_url]
+    refused = run(*his, "ack-critical", number, "--no-read-back")
+    assert refused.returncode == 1 and "FAULT InvalidTransition" in refused.stderr
+    received = run(*his, "ack-critical", number)
+    assert received.returncode == 0 and "Status: RECEIVED" in received.stdout and "MinutesToReceive:" in received.stdout
+    handled = run(*his, "handle-critical", number, "--opinion", "已请胸外科会诊")
+    assert handled.returncode == 0 and "Status: HANDLED" in handled.stdout
+    seen = run("simulate_pacs.py", "--url", base_url, "critical-values", "--application-no", application_no)
+    assert seen.returncode == 0, seen.stderr
+    for words in (number, "Status: HANDLED", "ReadBackConfirmed: true", "李护士", "王医生", "已请胸外科会诊"):
+        assert words in seen.stdout
+    overdue = run(*his, "critical-values", "--application-no", application_no, "--overdue-only")
+    assert overdue.returncode == 0 and overdue.stdout.strip() == "(none)"
+    revoked = run("simulate_pacs.py", "--url", base_url, "revoke-critical", number)
+    assert revoked.returncode == 1 and "FAULT InvalidTransition" in revoked.stderr
+
+
+def test_his_publishes_emr_and_pacs_reads_it(base_url):
+    patient_id, visit_no = unique("P"), unique("V")
+    publish = ["simulate_his.py", "--url", base_url, "publish-emr", patient_id, "--visit-no", visit_no,
+               "--patient-type", "INPATIENT", "--visit-at", "2026-11-20T08:00:00+08:00"]
+    published = run(*publish, "--document", "入院记录:入院记录:突发头痛2小时入院",
+                    "--document", "病程记录:首次病程记录:考虑蛛网膜下腔出血", "--order", "头颅CT平扫")
+    assert published.returncode == 0, published.stderr
+    assert "DocumentsStored: 2" in published.stdout and "OrdersStored: 1" in published.stdout
+    read = run("simulate_pacs.py", "--url", base_url, "emr", patient_id, "--include-orders")
+    assert read.returncode == 0, read.stderr
+    for words in (visit_no, "PatientType: INPATIENT", "突发头痛2小时入院", "首次病程记录", "头颅CT平扫"):
+        assert words in read.stdout
+    revised = run(*publish, "--version", "2", "--document", "入院记录:入院记录:突发剧烈头痛2小时入院")
+    assert "DocumentsStored: 1" in revised.stdout
+    read = run("simulate_pacs.py", "--url", base_url, "emr", patient_id, "--document-type", "入院记录")
+    assert "突发剧烈头痛2小时入院" in read.stdout and "Version: 2" in read.stdout and "首次病程记录" not in read.stdout
+    unknown = run("simulate_pacs.py", "--url", base_url, "emr", unique("P"))
+    assert unknown.returncode == 1 and "FAULT PatientNotFound" in unknown.stderr
 
 
 def test_an_unreachable_deployment_is_an_error():
