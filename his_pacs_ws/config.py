@@ -39,6 +39,17 @@ def parse_department_charge_points(value: str) -> dict[str, ChargePoint]:
     return result
 
 
+def parse_switch(value: str | None, setting: str, *, default: bool) -> bool:
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "1", "yes"):
+        return True
+    if lowered in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{setting}: {value!r} is not on or off")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -52,6 +63,9 @@ class Settings:
     critical_ack_minutes: int = 10
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    auth: bool = True  # WS-Security; off only for a local demo, and loudly
+    secret_key: str | None = None
+    token_window_seconds: int = 300
 
     @property
     def tz(self) -> ZoneInfo:
@@ -95,6 +109,9 @@ class Settings:
             critical_ack_minutes=get_int("CRITICAL_ACK_MINUTES", cls.critical_ack_minutes),
             max_request_bytes=get_int("MAX_REQUEST_BYTES", cls.max_request_bytes),
             log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
+            auth=parse_switch(get("AUTH"), "HIS_PACS_AUTH", default=True),
+            secret_key=get("SECRET_KEY"),
+            token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
         )
         settings.validate()
         return settings

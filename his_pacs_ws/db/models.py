@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -274,6 +275,8 @@ class CallRecord(Base):
     __tablename__ = "call_records"
     __table_args__ = (
         Index("ix_call_records_application_no_at", "application_no", "at"),
+        Index("ix_call_records_patient_id_at", "patient_id", "at"),
+        Index("ix_call_records_message_id", "message_id"),
         Index("ix_call_records_at", "at"),
     )
 
@@ -289,6 +292,10 @@ class CallRecord(Base):
     fault_code: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     replayed: Mapped[bool] = mapped_column(Boolean, default=False)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # The exchange as it crossed the wire; pruned after a while, the rest of the row kept.
+    request_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Report(Base):
@@ -416,3 +423,31 @@ class EmrAccess(Base):
     application_no: Mapped[str | None] = mapped_column(String(64))
     documents_returned: Mapped[int] = mapped_column(Integer)
     orders_returned: Mapped[int] = mapped_column(Integer)
+
+
+class PartnerSystem(Base):
+    """A HIS or PACS allowed to call: its role, departments, and its secret, encrypted."""
+
+    __tablename__ = "systems"
+    __table_args__ = (CheckConstraint("role IN ('HIS','PACS')", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    departments: Mapped[list | None] = mapped_column(JSONB)  # None: every department
+    secret: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM: nonce + ciphertext
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class UsedNonce(Base):
+    """WS-Security nonces seen lately, shared by every worker: a token is accepted once."""
+
+    __tablename__ = "ws_nonces"
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

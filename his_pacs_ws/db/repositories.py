@@ -32,18 +32,19 @@ _UNDO_EVENTS = ("SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED", "REPORT_WITHDRAW
 
 
 @lru_cache(maxsize=None)
-def _insert_or_nothing(model, conflict: tuple[str, ...]):
+def _insert_or_nothing(model, conflict: tuple[str, ...], returning):
     # Built once: statements executed with parameters reuse SQLAlchemy's compiled cache.
-    return insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(model.id)
+    return insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(returning)
 
 
-def insert_returning_id(session: Session, model, values: dict, conflict: list[str]) -> int | None:
+def insert_returning_id(session: Session, model, values: dict, conflict: list[str], *, returning=None):
     """INSERT ... ON CONFLICT DO NOTHING: the new row's id, or None when the key exists.
 
     On a conflict with a transaction still in flight, PostgreSQL waits for it to end, so a
     racing duplicate sees the winner's committed row.
     """
-    return session.execute(_insert_or_nothing(model, tuple(conflict)), values).scalar_one_or_none()
+    stmt = _insert_or_nothing(model, tuple(conflict), model.id if returning is None else returning)
+    return session.execute(stmt, values).scalar_one_or_none()
 
 
 def _upsert(session: Session, model, values: dict, key: str) -> int:
@@ -175,6 +176,15 @@ class ApplicationRepository:
         if flt.departments is not None:
             stmt = stmt.where(Application.executing_department_code.in_(flt.departments))
         return list(self.session.scalars(stmt))
+
+    def patient_has_application_in(self, patient_pk: int, departments: Sequence[str]) -> bool:
+        return self.session.scalar(
+            select(func.count()).select_from(Application).where(
+                Application.patient_pk == patient_pk,
+                Application.executing_department_code.in_(list(departments)),
+                Application.released_at.is_not(None),
+            )
+        ) > 0
 
     def items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
         """The items of these applications in one query, packages before their components."""

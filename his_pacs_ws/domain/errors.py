@@ -20,6 +20,20 @@ class ServiceError(Exception):
         self.message = message
 
 
+class AuthenticationFailed(ServiceError):
+    """No valid WS-Security UsernameToken: one answer for every reason, to tell nothing."""
+
+    code = "AuthenticationFailed"
+    replayable = False
+
+
+class AccessDenied(ServiceError):
+    """The calling system may not use this service, or this department's applications."""
+
+    code = "AccessDenied"
+    replayable = False
+
+
 class SchemaValidationError(ServiceError):
     """The request does not match the schema or a rule the schema cannot express."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Application
@@ -36,7 +37,7 @@ from his_pacs_ws.services.reports import report_record
 
 
 
-def submit_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """Store a new application (NEW, invisible to PACS until paid or sent)."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
@@ -99,7 +100,7 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Applica
     return app
 
 
-def confirm_payment(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def confirm_payment(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The cashier took the money: the application reaches the PACS worklist."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
@@ -124,7 +125,7 @@ def confirm_payment(uow: UnitOfWork, settings: Settings, caller: str, request: d
     return run_once(uow, caller, "ConfirmPayment", request, rule)
 
 
-def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The ward nurse sent (decomposed) the order: released, and charged if the charge
     point of the executing department is NURSE_SEND."""
 
@@ -147,7 +148,7 @@ def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: str, reque
     return run_once(uow, caller, "SendInpatientOrder", request, rule)
 
 
-def cancel_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def cancel_application(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """HIS cancels before registration; charges are reversed and a paid fee is due back."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
@@ -171,7 +172,7 @@ def cancel_application(uow: UnitOfWork, settings: Settings, caller: str, request
     return run_once(uow, caller, "CancelApplication", request, rule)
 
 
-def get_application(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def get_application(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     with uow:
         app = uow.applications.get(request["application_no"])
         if app is None:

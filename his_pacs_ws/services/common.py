@@ -10,6 +10,7 @@ from typing import Any
 
 from his_pacs_ws.db.models import Application, ChargeLine, RefundLine, StatusEvent
 from his_pacs_ws.db.repositories import LineWithRefunds
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import Item
 from his_pacs_ws.domain.errors import ApplicationNotFound
 from his_pacs_ws.domain.status import PatientType, Status, his_status, is_locked
@@ -71,12 +72,14 @@ def load_for_update(uow, application_no: str) -> Application:
     return app
 
 
-def load_for_pacs(uow, application_no: str) -> Application:
+def load_for_pacs(uow, application_no: str, caller: Caller) -> Application:
     """As load_for_update, but an application never released (paid or sent) does not exist
-    for PACS, not even once cancelled: the registration clerk must not find the patient."""
+    for PACS, not even once cancelled: the registration clerk must not find the patient.
+    A PACS serving some departments acts on theirs only."""
     app = load_for_update(uow, application_no)
     if app.released_at is None:
         raise ApplicationNotFound(f"application {application_no} does not exist")
+    caller.check_department(app.executing_department_code, application_no)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.clinical import CriticalValueFilter
 from his_pacs_ws.db.engine import UnitOfWork
@@ -47,11 +48,11 @@ def critical_value_record(cv: CriticalValue, application_no: str, at: datetime |
     }
 
 
-def raise_critical_value(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def raise_critical_value(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """PACS raises a value after its double check; the receipt clock starts at ReportedAt."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
-        app = load_for_pacs(uow, req["application_no"])
+        app = load_for_pacs(uow, req["application_no"], caller)
         content = fingerprint(without(req, "message_id"))
         reported_by, reviewed_by = req["reported_by"], req.get("reviewed_by") or {}
         visit = app.visit_snapshot or {}
@@ -91,7 +92,7 @@ def _application_no(uow: UnitOfWork, cv: CriticalValue) -> str:
     return uow.applications.get_by_pk(cv.application_pk).application_no
 
 
-def acknowledge(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def acknowledge(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The HIS receiver read the value back: RAISED -> RECEIVED."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
@@ -105,7 +106,7 @@ def acknowledge(uow: UnitOfWork, settings: Settings, caller: str, request: dict)
     return run_once(uow, caller, "AcknowledgeCriticalValue", request, rule)
 
 
-def record_handling(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def record_handling(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The clinician recorded what was done: RECEIVED -> HANDLED, the loop is closed."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
@@ -119,11 +120,13 @@ def record_handling(uow: UnitOfWork, settings: Settings, caller: str, request: d
     return run_once(uow, caller, "RecordCriticalValueHandling", request, rule)
 
 
-def revoke(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def revoke(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """PACS withdraws a value raised in error, before it is handled."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
         cv = _load(uow, req["critical_value_no"])
+        app = uow.applications.get_by_pk(cv.application_pk)
+        caller.check_department(app.executing_department_code, app.application_no)
         if not critical.check_revoke(CriticalStatus(cv.status), cv.critical_value_no):
             cv.status = CriticalStatus.REVOKED.value
             cv.revoked_by_code, cv.revoked_by_name = req["operator"]["code"], req["operator"]["name"]
@@ -133,8 +136,7 @@ def revoke(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> d
     return run_once(uow, caller, "RevokeCriticalValue", request, rule)
 
 
-def query_critical_values(uow: UnitOfWork, settings: Settings, caller: str, request: dict,
-                          departments: list[str] | None = None) -> dict:
+def query_critical_values(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     at = now()
     flt = CriticalValueFilter(
         statuses=request.get("statuses"),
@@ -144,7 +146,7 @@ def query_critical_values(uow: UnitOfWork, settings: Settings, caller: str, requ
         reported_from=request.get("from"),
         reported_to=request.get("to"),
         overdue_at=at if request.get("overdue_only") else None,
-        departments=departments,
+        departments=caller.department_list,
     )
     with uow:
         return {"critical_values": [critical_value_record(cv, no, at)

@@ -3,10 +3,11 @@ reporting, and every read is recorded as an access to that patient's record."""
 
 from __future__ import annotations
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import EmrDocument, EmrOrder
-from his_pacs_ws.domain.errors import ApplicationNotFound, PatientNotFound, SchemaValidationError
+from his_pacs_ws.domain.errors import AccessDenied, ApplicationNotFound, PatientNotFound, SchemaValidationError
 from his_pacs_ws.services.common import now
 from his_pacs_ws.services.messages import run_once
 
@@ -16,7 +17,7 @@ VISIT_FIELDS = ("patient_type", "visit_at", "inpatient_no", "ward_code", "ward_n
                 "department_code", "department_name", "diagnosis")
 
 
-def publish_emr(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def publish_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """Store a visit's documents (a newer Version replaces a document) and orders."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
@@ -77,7 +78,7 @@ def _order(uow: UnitOfWork, patient_pk: int, visit_pk: int, order: dict) -> None
     uow.emr.flush()
 
 
-def query_emr(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The patient's records: this visit's (anchored by VisitNo or ApplicationNo, else the
     newest) or all visits', newest visit first, documents oldest first."""
     scope = request.get("scope") or "CURRENT_VISIT"
@@ -86,6 +87,9 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -
         patient = uow.emr.patient(request["patient_id"])
         if patient is None:
             raise PatientNotFound("no records of this patient have been published")
+        if caller.departments is not None and not uow.applications.patient_has_application_in(
+                patient.id, caller.department_list):
+            raise AccessDenied("this system serves no department that examines this patient")
         visits = uow.emr.visits_of(patient.id)
         if scope == "CURRENT_VISIT":
             anchor = _anchor(uow, patient, visits, request)
@@ -100,7 +104,7 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -
                   if pks and request.get("include_orders", False) else [])
         requested_by = request.get("requested_by") or {}
         uow.emr.record_access(
-            caller=caller, requested_by_code=requested_by.get("code"),
+            caller=caller.name, requested_by_code=requested_by.get("code"),
             requested_by_name=requested_by.get("name"), patient_id=request["patient_id"], scope=scope,
             visit_no=request.get("visit_no"), application_no=request.get("application_no"),
             documents_returned=len(documents), orders_returned=len(orders),

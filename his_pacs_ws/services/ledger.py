@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Application
@@ -88,11 +89,11 @@ def _balance(entry: LineWithRefunds) -> LineBalance:
                        entry.refunded_quantity, entry.refunded_amount)
 
 
-def charge(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def charge(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """PACS adds charges to an inpatient's account (e.g. contrast agent, extra films)."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
-        app = load_for_pacs(uow, req["application_no"])
+        app = load_for_pacs(uow, req["application_no"], caller)
         if PatientType(app.patient_type) is not PatientType.INPATIENT:
             raise ChargeNotAllowed(
                 f"application {app.application_no} is paid at the cashier; PACS cannot charge it"
@@ -120,11 +121,11 @@ def charge(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> d
     return run_once(uow, caller, "Charge", request, rule)
 
 
-def refund(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def refund(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """PACS refunds inpatient charge lines, whatever the status (the seed's 小李 case)."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
-        app = load_for_pacs(uow, req["application_no"])
+        app = load_for_pacs(uow, req["application_no"], caller)
         if PatientType(app.patient_type) is not PatientType.INPATIENT:
             raise RefundNotAllowed(
                 f"application {app.application_no} was paid at the cashier; the cashier refunds it"
@@ -183,7 +184,7 @@ def _charge_pk(charge_id: str) -> int:
     return int(charge_id)
 
 
-def query_charges(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def query_charges(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     if not request.get("application_no") and not request.get("patient_id"):
         raise SchemaValidationError("QueryCharges needs ApplicationNo or PatientId")
     scope = {

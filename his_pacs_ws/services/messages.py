@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain import errors
 from his_pacs_ws.domain.errors import MessageIdReused, ServiceError
@@ -16,7 +17,7 @@ class Replayed(dict):
     """A stored response handed back for a repeated MessageId."""
 
 
-def run_once(uow: UnitOfWork, caller: str, operation: str, request: dict, rule: Rule) -> dict:
+def run_once(uow: UnitOfWork, caller: Caller, operation: str, request: dict, rule: Rule) -> dict:
     """Run ``rule`` in one transaction unless this MessageId was handled before.
 
     The MessageId is claimed in the same transaction as the change, so a retry racing the
@@ -24,18 +25,18 @@ def run_once(uow: UnitOfWork, caller: str, operation: str, request: dict, rule: 
     stored too and replayed; a retryable one (database down) or a malformed request is not,
     so the retry can win.
     """
-    message_id = request["message_id"]
+    message_id, name = request["message_id"], caller.name
     digest = fingerprint(operation, without(request, "message_id"))
     with uow:
-        claim = uow.messages.claim(caller, message_id, operation, digest)
+        claim = uow.messages.claim(name, message_id, operation, digest)
         if claim is None:
-            return _replay(uow, caller, message_id, digest)
+            return _replay(uow, name, message_id, digest)
         try:
             result = rule(uow, request)
         except ServiceError as err:
             uow.rollback()
             if err.replayable and not err.retryable:
-                uow.messages.record_fault(caller, message_id, operation, digest, err.code, err.message)
+                uow.messages.record_fault(name, message_id, operation, digest, err.code, err.message)
                 uow.commit()
             raise
         uow.messages.store_response(claim, jsonable(result))
@@ -43,8 +44,8 @@ def run_once(uow: UnitOfWork, caller: str, operation: str, request: dict, rule: 
         return result
 
 
-def _replay(uow: UnitOfWork, caller: str, message_id: str, digest: str) -> dict:
-    prior = uow.messages.get(caller, message_id)
+def _replay(uow: UnitOfWork, caller_name: str, message_id: str, digest: str) -> dict:
+    prior = uow.messages.get(caller_name, message_id)
     if prior is None or prior.request_hash != digest:
         raise MessageIdReused(
             f"MessageId {message_id} was already used for a different request"

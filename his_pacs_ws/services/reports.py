@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Report
@@ -46,13 +47,13 @@ def report_record(report: Report, application_no: str) -> dict:
     }
 
 
-def push_report(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def push_report(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """PACS pushes a report: a new version unless this content is stored already."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
         result = ResultStatus(req["result_status"])
         check_verification(result, req.get("verifying_doctor"), req.get("verified_at"))
-        app = load_for_pacs(uow, req["application_no"])
+        app = load_for_pacs(uow, req["application_no"], caller)
         versions = uow.reports.versions(req["report_no"])
         if versions and versions[0].application_pk != app.id:
             raise InvalidTransition(f"report {req['report_no']} belongs to another application")
@@ -102,7 +103,7 @@ def _store(uow: UnitOfWork, application_pk: int, req: dict, version: int, conten
     )
 
 
-def query_reports(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def query_reports(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """HIS reads reports: of an application (with the patient's earlier ones unless
     IncludePrior is false) or of a patient; issued ones, preliminary on request; newest first."""
     application_no, patient_id = request.get("application_no"), request.get("patient_id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.repositories import ApplicationFilter
@@ -25,11 +26,11 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
 
-def report_status(uow: UnitOfWork, settings: Settings, caller: str, request: dict) -> dict:
+def report_status(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """PACS reports a step. Stale events are recorded and answered, not applied."""
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
-        app = load_for_pacs(uow, req["application_no"])
+        app = load_for_pacs(uow, req["application_no"], caller)
         event = PacsEvent(req["status"])
         if event is PacsEvent.REGISTERED and not req.get("accession_no"):
             raise SchemaValidationError("AccessionNo is required with REGISTERED")
@@ -75,8 +76,7 @@ def decode_page_token(token: str | None) -> int:
         raise SchemaValidationError("PageToken is not one this service issued") from None
 
 
-def query_applications(uow: UnitOfWork, settings: Settings, caller: str, request: dict,
-                       departments: list[str] | None = None) -> dict:
+def query_applications(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The PACS worklist. NEW applications never appear: they are not paid or sent yet."""
     statuses = [s for s in (request.get("statuses") or DEFAULT_STATUSES) if s != Status.NEW.value]
     page_size = min(request.get("page_size") or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -90,7 +90,7 @@ def query_applications(uow: UnitOfWork, settings: Settings, caller: str, request
         accession_no=request.get("accession_no"),
         ordered_from=request.get("from"),
         ordered_to=request.get("to"),
-        departments=departments,
+        departments=caller.department_list,
     )
     with uow:
         rows = uow.applications.search(

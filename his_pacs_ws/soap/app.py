@@ -18,11 +18,16 @@ from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.config import Settings
+from his_pacs_ws.domain.access import Caller, Role
+from his_pacs_ws.domain.errors import ServiceError
+from his_pacs_ws.services.auth import Authenticator
 from his_pacs_ws.services.context import Context, open_context
+from his_pacs_ws.services.secrets import SecretBox, load_key
 from his_pacs_ws.soap.convert import snake
-from his_pacs_ws.soap.faults import fault, fault_code, internal_error
+from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
 from his_pacs_ws.soap.services import CallState, HisService, PacsService
 from his_pacs_ws.soap.types import TNS
+from his_pacs_ws.soap.wssecurity import MalformedToken, read_token
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,9 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ENVIRON_KEY = "his_pacs_ws.call"
 ENVIRON_FAULT = "his_pacs_ws.fault"
 ENVIRON_ROOT = "his_pacs_ws.root"
+ENVIRON_BODY = "his_pacs_ws.body"
 
-ENDPOINTS = {"/ws/his": ("HIS", HisService), "/ws/pacs": ("PACS", PacsService)}
+ENDPOINTS = {"/ws/his": (Role.HIS, HisService), "/ws/pacs": (Role.PACS, PacsService)}
 
 
 def quiet_spyne_logging() -> None:
@@ -128,12 +134,23 @@ def _on_method_call(ctx) -> None:
     ctx.udc = state
 
 
+class Soap11WithoutMultiref(Soap11):
+    """SOAP 1.1 without SOAP-encoding multiref: spyne would resolve href="#id" references
+    recursively (a cycle recurses until RecursionError). Document/literal has no use for
+    them; an href left in place fails schema validation like any unknown attribute."""
+
+    def decompose_incoming_envelope(self, ctx, message=Soap11.REQUEST):
+        envelope, _ = ctx.in_document
+        ctx.in_document = (envelope, None)
+        super().decompose_incoming_envelope(ctx, message)
+
+
 def make_endpoint(service, runtime: Context) -> Endpoint:
     app = Application(
         [service],
         tns=TNS,
         name=service.__name__,
-        in_protocol=Soap11(validator="lxml"),
+        in_protocol=Soap11WithoutMultiref(validator="lxml"),
         out_protocol=Soap11(),
     )
     app.runtime = runtime
@@ -174,11 +191,13 @@ def _facts_from(root) -> dict:
 
 
 class Dispatcher:
-    """The WSGI application: routes /ws/his and /ws/pacs, refuses what must not reach the
-    XML parser, and records every SOAP call."""
+    """The WSGI application: routes /ws/his and /ws/pacs, refuses what must not reach
+    spyne (oversized bodies, DTDs, unauthenticated callers), and records every SOAP call
+    with the exchange as it crossed the wire."""
 
-    def __init__(self, runtime: Context):
+    def __init__(self, runtime: Context, authenticator: Authenticator | None):
         self.runtime = runtime
+        self.authenticator = authenticator
         self.endpoints = {
             path: (role, make_endpoint(service, runtime)) for path, (role, service) in ENDPOINTS.items()
         }
@@ -196,11 +215,13 @@ class Dispatcher:
             return endpoint(environ, start_response)  # WSDL (GET ?wsdl)
         return self._call(environ, start_response, role, endpoint)
 
-    def _call(self, environ, start_response, role: str, endpoint: Endpoint):
+    def _call(self, environ, start_response, role: Role, endpoint: Endpoint):
         started = time.perf_counter()
-        state = CallState(service=role, caller=role)
+        state = CallState(service=role.value, caller=None)
         environ[ENVIRON_KEY] = state
-        refusal, exc_info = self._guard(environ), None
+        refusal, exc_info, chunks = self._guard(environ), None, []
+        if refusal is None:
+            refusal = self._authenticate(environ, state, role)
         if refusal is None:
             try:
                 chunks = list(endpoint(environ, start_response))
@@ -214,7 +235,7 @@ class Dispatcher:
             start_response("500 Internal Server Error", [
                 ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))], exc_info)
             chunks = [body]
-        self._record(environ, state, started)
+        self._record(environ, state, started, b"".join(chunks))
         return chunks
 
     def _guard(self, environ) -> Fault | None:
@@ -227,6 +248,7 @@ class Dispatcher:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         stream = environ["wsgi.input"]
         body = stream.read(declared) if declared else stream.read(limit + 1)
+        environ[ENVIRON_BODY] = body[:limit]
         if len(body) > limit:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         if _DOCTYPE.search(body):
@@ -242,33 +264,57 @@ class Dispatcher:
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
 
-    def _record(self, environ, state: CallState, started: float) -> None:
+    def _authenticate(self, environ, state: CallState, role: Role) -> Fault | None:
+        if self.authenticator is None:  # HIS_PACS_AUTH=off: a local demo, warned about at start
+            state.caller = Caller(role.value, role)
+            return None
+        try:
+            token = read_token(environ[ENVIRON_ROOT])
+        except MalformedToken:
+            token = None
+        try:
+            state.caller = self.authenticator.authenticate(token, role)
+        except ServiceError as err:
+            return from_error(err)
+        return None
+
+    def _record(self, environ, state: CallState, started: float, response: bytes) -> None:
         code = environ.get(ENVIRON_FAULT)
         if state.operation is None and environ.get(ENVIRON_ROOT) is not None:
             for key, value in _facts_from(environ[ENVIRON_ROOT]).items():
                 setattr(state, key, value)
         duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
+        caller = state.caller.name if state.caller else None
         try:
             self.runtime.record_call(
-                at=datetime.now(timezone.utc), service=state.service, caller=state.caller,
+                at=datetime.now(timezone.utc), service=state.service, caller=caller,
                 operation=state.operation, message_id=state.message_id,
                 application_no=state.application_no, patient_id=state.patient_id,
                 outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
-                replayed=state.replayed,
+                replayed=state.replayed, remote_addr=(environ.get("REMOTE_ADDR") or "")[:64] or None,
+                request_body=environ.get(ENVIRON_BODY), response_body=response,
             )
         except Exception as exc:
             log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
         log.info(
             "%s %s caller=%s message_id=%s outcome=%s%s %.1fms",
-            state.service, state.operation or "-", state.caller, state.message_id or "-",
+            state.service, state.operation or "-", caller or "-", state.message_id or "-",
             "FAULT " + code if code else "OK", " (replayed)" if state.replayed else "", duration,
         )
 
 
 def build_app(settings: Settings, database_url: str) -> Dispatcher:
     """The WSGI application for one process. The caller has resolved and migrated the database."""
+    context = open_context(settings, database_url)
+    authenticator = None
+    if settings.auth:
+        box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))
+        authenticator = Authenticator(context, box)
+    else:
+        log.warning("AUTHENTICATION IS OFF (HIS_PACS_AUTH=off): anyone who reaches this port may call "
+                    "both services. Use this only for a local demo.")
     quiet_spyne_logging()
     # spyne runs a full gc.collect() once a second after a call, to close uploaded files
     # (we take none); with SQLAlchemy's heap each run costs tens of milliseconds.
     spyne_const.MIN_GC_INTERVAL = float("inf")
-    return Dispatcher(open_context(settings, database_url))
+    return Dispatcher(context, authenticator)

@@ -11,6 +11,7 @@ from typing import Callable
 
 from spyne import ServiceBase, rpc
 
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws import __version__
 from his_pacs_ws.config import Settings
 from his_pacs_ws.domain.errors import ServiceError
@@ -33,7 +34,7 @@ class CallState:
     """Per-call facts for the call record, filled in as the call goes."""
 
     service: str
-    caller: str
+    caller: Caller | None
     operation: str | None = None
     message_id: str | None = None
     application_no: str | None = None
@@ -70,7 +71,7 @@ def invoke(ctx, use_case: Callable, request, result_type):
     return build(result_type, result, settings.tz)
 
 
-def ping(uow, settings: Settings, caller: str, request: dict) -> dict:
+def ping(uow, settings: Settings, caller: Caller, request: dict) -> dict:
     return {
         "service_version": __version__,
         "server_time": datetime.now(settings.tz),

@@ -8,7 +8,7 @@ import pytest
 
 from his_pacs_ws.domain import errors
 from his_pacs_ws.services.common import jsonable
-from tests.integration.conftest import item, unique
+from tests.integration.conftest import HIS, item, unique
 
 NEEDLE = item(code="LZZ", name="留置针", price="35.00", modality=None)
 CONTRAST_CT = item(code="CTZQ", name="CT增强", price="400.00")
@@ -216,12 +216,12 @@ def test_query_charges_by_patient_and_visit(hospital):
     request = hospital.submit_request(patient_type="INPATIENT")
     from his_pacs_ws.services import applications
 
-    applications.submit_application(hospital.uow(), hospital.settings, "HIS", request)
+    applications.submit_application(hospital.uow(), hospital.settings, HIS, request)
     hospital.send(request["application_no"])
     patient_id, visit_no = request["patient"]["patient_id"], request["visit"]["visit_no"]
     second = hospital.submit_request(patient_type="INPATIENT", patient=request["patient"],
                                      visit={"visit_no": unique("V"), "patient_type": "INPATIENT"})
-    applications.submit_application(hospital.uow(), hospital.settings, "HIS", second)
+    applications.submit_application(hospital.uow(), hospital.settings, HIS, second)
     hospital.send(second["application_no"])
     assert len(hospital.charges(patient_id=patient_id)["charges"]) == 2
     assert len(hospital.charges(patient_id=patient_id, visit_no=visit_no)["charges"]) == 1

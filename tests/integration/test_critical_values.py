@@ -9,7 +9,7 @@ import pytest
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.domain import errors
-from tests.integration.conftest import Hospital, T0, unique
+from tests.integration.conftest import HIS, Hospital, T0, unique
 
 
 def test_the_closed_loop(hospital):
@@ -111,7 +111,7 @@ def test_query_filters(hospital):
                                              "ward_code": unique("W")})
     from his_pacs_ws.services import applications
 
-    applications.submit_application(hospital.uow(), hospital.settings, "HIS", request)
+    applications.submit_application(hospital.uow(), hospital.settings, HIS, request)
     no, ward = request["application_no"], request["visit"]["ward_code"]
     hospital.send(no)
     a = hospital.raise_cv(no)["critical_value"]["critical_value_no"]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from his_pacs_ws.db.models import EmrAccess
 from his_pacs_ws.domain import errors
-from tests.integration.conftest import T0, unique
+from tests.integration.conftest import HIS, T0, unique
 
 
 def doc(document_id=None, *, type_="入院记录", minutes=0, version=None, content="主诉：头痛3天"):
@@ -53,7 +53,7 @@ def test_an_application_anchors_the_current_visit(hospital):
     request = hospital.submit_request(patient_type="INPATIENT")
     from his_pacs_ws.services import applications
 
-    applications.submit_application(hospital.uow(), hospital.settings, "HIS", request)
+    applications.submit_application(hospital.uow(), hospital.settings, HIS, request)
     patient_id = request["patient"]["patient_id"]
     hospital.publish(patient_id, {**request["visit"], "visit_at": T0 - timedelta(days=2)}, [doc()])
     hospital.publish(patient_id, visit(days_ago=0), [doc()])

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from his_pacs_ws.db.models import Application, ChargeLine, StatusEvent
 from his_pacs_ws.domain import errors
+from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.services import applications
 from his_pacs_ws.services.common import jsonable
 from tests.integration.conftest import unique
@@ -61,9 +62,9 @@ def test_the_original_fault_is_replayed(hospital):
 
 def test_message_ids_are_scoped_by_caller(hospital):
     request = hospital.submit_request()
-    applications.submit_application(hospital.uow(), hospital.settings, "HIS-A", request)
+    applications.submit_application(hospital.uow(), hospital.settings, Caller("HIS-A", Role.HIS), request)
     other = hospital.submit_request(message_id=request["message_id"])
-    result = applications.submit_application(hospital.uow(), hospital.settings, "HIS-B", other)
+    result = applications.submit_application(hospital.uow(), hospital.settings, Caller("HIS-B", Role.HIS), other)
     assert result["application"]["application_no"] == other["application_no"]
 
 

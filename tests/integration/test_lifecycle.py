@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from his_pacs_ws.domain import errors
-from tests.integration.conftest import item, unique
+from tests.integration.conftest import HIS, item, unique
 
 
 def test_new_application_is_invisible_to_pacs(hospital):
@@ -212,12 +212,12 @@ def test_same_application_no_with_other_content_is_refused(hospital):
     request = hospital.submit_request()
     from his_pacs_ws.services import applications
 
-    applications.submit_application(hospital.uow(), hospital.settings, "HIS", request)
+    applications.submit_application(hospital.uow(), hospital.settings, HIS, request)
     changed = {**request, "message_id": unique("M"), "exam_purpose": "复查"}
     with pytest.raises(errors.ApplicationExists):
-        applications.submit_application(hospital.uow(), hospital.settings, "HIS", changed)
+        applications.submit_application(hospital.uow(), hospital.settings, HIS, changed)
     resent = {**request, "message_id": unique("M")}
-    result = applications.submit_application(hospital.uow(), hospital.settings, "HIS", resent)
+    result = applications.submit_application(hospital.uow(), hospital.settings, HIS, resent)
     assert result["application"]["status"] == "NEW"
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from his_pacs_ws.domain import errors
 from his_pacs_ws.services.common import jsonable
-from tests.integration.conftest import item, unique
+from tests.integration.conftest import HIS, item, unique
 
 ROUNDS = 8
 
@@ -93,8 +93,8 @@ def test_one_application_no_submitted_twice_at_once(hospital):
         request = hospital.submit_request()
         again = {**request, "message_id": unique("M")}
         a, b = run_together(
-            lambda: applications.submit_application(hospital.uow(), hospital.settings, "HIS", request),
-            lambda: applications.submit_application(hospital.uow(), hospital.settings, "HIS", again),
+            lambda: applications.submit_application(hospital.uow(), hospital.settings, HIS, request),
+            lambda: applications.submit_application(hospital.uow(), hospital.settings, HIS, again),
         )
         assert a["application"]["application_no"] == b["application"]["application_no"]
         assert [e["event"] for e in hospital.get(request["application_no"])["timeline"]] == ["SUBMITTED"]

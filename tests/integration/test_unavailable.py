@@ -3,6 +3,7 @@
 import pytest
 
 from his_pacs_ws.config import Settings
+from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.db.engine import UnitOfWork, make_engine, session_factory
 from his_pacs_ws.domain.errors import Unavailable
 from his_pacs_ws.services import applications
@@ -12,7 +13,7 @@ def test_unreachable_database_is_unavailable_and_retryable():
     engine = make_engine("postgresql://nobody@127.0.0.1:1/nothing")
     uow = UnitOfWork(session_factory(engine))
     with pytest.raises(Unavailable) as err:
-        applications.confirm_payment(uow, Settings(), "HIS", {
+        applications.confirm_payment(uow, Settings(), Caller("HIS", Role.HIS), {
             "message_id": "M1", "application_no": "A1", "amount": 1, "paid_at": None})
     assert err.value.retryable and err.value.side == "Server"
     engine.dispose()

@@ -18,6 +18,7 @@ import pytest
 import requests
 import zeep
 from zeep.exceptions import Fault
+from zeep.wsse.username import UsernameToken
 
 ROOT = Path(__file__).resolve().parents[2]
 WSDL = ROOT / "wsdl"
@@ -38,18 +39,43 @@ def free_port() -> int:
 class Server:
     url: str
     log_path: Path
+    env: dict
+
+
+# Partner systems the test server knows (added with `his-pacs-ws systems add`).
+HIS_USER, HIS_PASSWORD = "his-test", "his-test-password-1"
+PACS_USER, PACS_PASSWORD = "pacs-test", "pacs-test-password-1"
+PACS_CT_USER, PACS_CT_PASSWORD = "pacs-ct", "pacs-ct-password-1"  # serves CT only
+HIS_TWO_USER, HIS_TWO_PASSWORD = "his-two", "his-two-password-1"
+SYSTEMS = [
+    (HIS_USER, HIS_PASSWORD, ["--role", "HIS"]),
+    (HIS_TWO_USER, HIS_TWO_PASSWORD, ["--role", "HIS"]),
+    (PACS_USER, PACS_PASSWORD, ["--role", "PACS"]),
+    (PACS_CT_USER, PACS_CT_PASSWORD, ["--role", "PACS", "--departments", "CT"]),
+]
+
+
+def run_cli(*args, env=None, stdin=None):
+    return subprocess.run([sys.executable, "-m", "his_pacs_ws.cli", *args], cwd=ROOT, input=stdin,
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture(scope="session")
 def server(database_url, tmp_path_factory):
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    home = tmp_path_factory.mktemp("server")
+    log_path = home / "server.log"
     env = {
         **os.environ,
+        "HIS_PACS_DATA_DIR": str(home),  # the secret key lives here
         "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT": "MR=PACS_REGISTER",
         "HIS_PACS_MAX_REQUEST_BYTES": "65536",
         "HIS_PACS_LOG_LEVEL": "INFO",
     }
+    for name, password, options in SYSTEMS:
+        added = run_cli("systems", "add", name, *options, "--password-stdin", "--database-url", database_url,
+                        env=env, stdin=password + "\n")
+        assert added.returncode == 0, added.stderr
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "his_pacs_ws.cli", "serve", "--database-url", database_url,
@@ -68,7 +94,7 @@ def server(database_url, tmp_path_factory):
             process.kill()
             raise RuntimeError("server did not start:\n" + log_path.read_text())
         time.sleep(0.2)
-    yield Server(url, log_path)
+    yield Server(url, log_path, env)
     process.terminate()
     process.wait(timeout=30)
 
@@ -78,8 +104,11 @@ def base_url(server):
     return server.url
 
 
-def client(base_url: str, name: str):
-    c = zeep.Client(str(WSDL / f"{name}.wsdl"))
+def client(base_url: str, name: str, user: str | None = None, password: str | None = None, *, digest=True):
+    """A zeep client as a vendor builds it: from the WSDL, with a UsernameToken."""
+    user = user or (HIS_USER if name == "his" else PACS_USER)
+    password = password or (HIS_PASSWORD if name == "his" else PACS_PASSWORD)
+    c = zeep.Client(str(WSDL / f"{name}.wsdl"), wsse=UsernameToken(user, password, use_digest=digest))
     service = "HisService" if name == "his" else "PacsService"
     return c.create_service(f"{{{TNS}}}{service}", f"{base_url}/ws/{name}")
 
@@ -92,6 +121,16 @@ def his(base_url):
 @pytest.fixture(scope="session")
 def pacs(base_url):
     return client(base_url, "pacs")
+
+
+def security_header(user: str = HIS_USER, password: str = HIS_PASSWORD) -> str:
+    """A PasswordText UsernameToken header for hand-written envelopes."""
+    return (
+        '<soapenv:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/'
+        'oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsse:UsernameToken>'
+        f"<wsse:Username>{user}</wsse:Username><wsse:Password>{password}</wsse:Password>"
+        "</wsse:UsernameToken></wsse:Security></soapenv:Header>"
+    )
 
 
 def unique(prefix: str) -> str:

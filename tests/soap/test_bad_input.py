@@ -8,7 +8,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from his_pacs_ws.db.models import CallRecord
-from tests.soap.conftest import TNS, unique
+from tests.soap.conftest import PACS_PASSWORD, PACS_USER, TNS, security_header, unique
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ITEM = ("<v1:ApplicationItem><v1:ItemCode>CT001</v1:ItemCode><v1:ItemName>头颅CT</v1:ItemName>"
@@ -21,7 +21,7 @@ def submit_envelope(no, *, sex="M", name="张三丰", price="150.00", items=None
     patient_xml = (f"<v1:Patient><v1:PatientId>{unique('P')}</v1:PatientId><v1:Name>{name}</v1:Name>"
                    f"<v1:Sex>{sex}</v1:Sex>{patient_extra}</v1:Patient>") if patient else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
+<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}">{security_header()}<soapenv:Body>
 <v1:SubmitApplication><v1:request>
 <v1:MessageId>{unique('M')}</v1:MessageId><v1:ApplicationNo>{no}</v1:ApplicationNo>
 {patient_xml}
@@ -109,7 +109,7 @@ def test_malformed_request(base_url, his, body, code):
 
 
 def test_unknown_operation(base_url):
-    body = f"""<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
+    body = f"""<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}">{security_header()}<soapenv:Body>
     <v1:DropAllTables><v1:request/></v1:DropAllTables></soapenv:Body></soapenv:Envelope>""".encode()
     fault = parse_fault(post(base_url, body))
     assert fault["faultcode"].startswith("soap11env:Client.")
@@ -117,7 +117,8 @@ def test_unknown_operation(base_url):
 
 def test_a_valid_envelope_to_the_wrong_service(base_url, his):
     no = unique("A")
-    fault = parse_fault(post(base_url, submit_envelope(no), path="/ws/pacs"))
+    body = submit_envelope(no).replace(security_header().encode(), security_header(PACS_USER, PACS_PASSWORD).encode())
+    fault = parse_fault(post(base_url, body, path="/ws/pacs"))
     assert fault["faultcode"].startswith("soap11env:Client.")
     assert_not_stored(his, no)
 
@@ -131,14 +132,14 @@ def test_faults_are_recorded(base_url, engine):
         rows = conn.execute(select(CallRecord.operation, CallRecord.outcome, CallRecord.fault_code,
                                    CallRecord.application_no, CallRecord.caller)
                             .where(CallRecord.service == "HIS").order_by(CallRecord.id.desc()).limit(2)).all()
-    assert rows[0] == ("SubmitApplication", "OK", None, ok, "HIS")
+    assert rows[0] == ("SubmitApplication", "OK", None, ok, "his-test")
     # refused by the schema before any operation ran, and still recorded with its keys
-    assert rows[1] == ("SubmitApplication", "FAULT", "SchemaValidationError", no, "HIS")
+    assert rows[1] == ("SubmitApplication", "FAULT", "SchemaValidationError", no, "his-test")
 
 
 @pytest.mark.parametrize("size", ["0", "501", "many"])
 def test_page_size_out_of_range(base_url, size):
-    body = f"""<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}"><soapenv:Body>
+    body = f"""<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}" xmlns:v1="{TNS}">{security_header(PACS_USER, PACS_PASSWORD)}<soapenv:Body>
     <v1:QueryApplications><v1:request><v1:PageSize>{size}</v1:PageSize></v1:request></v1:QueryApplications>
     </soapenv:Body></soapenv:Envelope>""".encode()
     fault = parse_fault(post(base_url, body, path="/ws/pacs"))

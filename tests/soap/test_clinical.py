@@ -9,7 +9,7 @@ import pytest
 import requests
 from zeep.exceptions import Fault
 
-from tests.soap.conftest import DOCTOR, NURSE, T0, TNS, application_request, fault_code, unique
+from tests.soap.conftest import DOCTOR, NURSE, T0, TNS, application_request, fault_code, security_header, unique
 
 RADIOLOGIST = {"Code": "RAD01", "Name": "赵医生"}
 CHIEF = {"Code": "RAD09", "Name": "钱主任"}
@@ -58,9 +58,10 @@ def test_report_and_images_reach_the_clinician(his, pacs):
 def test_report_lists_are_named_by_entry(base_url, his, pacs):
     no = released(his)["ApplicationNo"]
     push(pacs, no, "FINAL", unique("R"), ImageUrls={"ImageUrl": ["https://pacs.example/1.jpg"]})
-    body = f"""<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:v="{TNS}"><s:Body>
+    body = f"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:v="{TNS}">
+    {security_header()}<soapenv:Body>
     <v:QueryReports><v:request><v:ApplicationNo>{no}</v:ApplicationNo></v:request></v:QueryReports>
-    </s:Body></s:Envelope>""".encode()
+    </soapenv:Body></soapenv:Envelope>""".encode()
     answer = requests.post(f"{base_url}/ws/his", data=body, timeout=10,
                            headers={"Content-Type": "text/xml; charset=utf-8"}).content
     assert b"<tns:Reports><tns:Report>" in answer

@@ -10,7 +10,7 @@ import requests
 from zeep.exceptions import Fault
 
 from tests.soap.conftest import (
-    CLERK, NURSE, DOCTOR, T0, application_request, fault_code, fault_detail, unique,
+    CLERK, NURSE, DOCTOR, T0, application_request, fault_code, fault_detail, security_header, unique,
 )
 
 
@@ -140,7 +140,7 @@ def test_a_retry_gets_the_same_bytes(base_url, his):
     no = submit(his)
     body = f"""<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:v1="urn:his-pacs-ws:v1">
- <soapenv:Body><v1:ConfirmPayment><v1:request>
+ {security_header()}<soapenv:Body><v1:ConfirmPayment><v1:request>
   <v1:MessageId>{unique("M")}</v1:MessageId><v1:ApplicationNo>{no}</v1:ApplicationNo>
   <v1:Amount>150.00</v1:Amount><v1:PaidAt>2026-11-26T09:05:00</v1:PaidAt>
  </v1:request></v1:ConfirmPayment></soapenv:Body></soapenv:Envelope>""".encode()
