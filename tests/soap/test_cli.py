@@ -98,3 +98,34 @@ def test_critical_values_audit_table(database_url, his, pacs):
     assert waiting in only_waiting.stdout and late not in only_waiting.stdout
     bad = cli("critical-values", "--database-url", database_url, "--since", "last tuesday")
     assert bad.returncode == 2 and "not a date" in bad.stderr
+
+
+def test_messages_search_show_and_prune(server, database_url, his):
+    """When two vendors disagree: find the exchange by application number, read it, and
+    later drop old bodies while keeping the record."""
+    from tests.soap.conftest import application_request, run_cli
+
+    request = application_request()
+    his.SubmitApplication(request=request)
+    no = request["ApplicationNo"]
+
+    def admin(*args):
+        result = run_cli(*args, "--database-url", database_url, env=server.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    found = admin("messages", "search", "--application-no", no)
+    [row] = [line for line in found.splitlines() if no in line]
+    assert "SubmitApplication" in row and "his-test" in row and "OK" in row
+    record_id = row.split()[0]
+    shown = admin("messages", "show", record_id)
+    assert f"<v1:ApplicationNo>{no}</v1:ApplicationNo>" in shown or no in shown.split("--- response ---")[0]
+    assert "--- response ---" in shown and "SubmitApplicationResponse" in shown
+    assert "小明" in shown  # the exchange as it was: the operator reads the patient's request
+    by_message = admin("messages", "search", "--message-id", request["MessageId"])
+    assert record_id in by_message
+    faults = admin("messages", "search", "--fault", "--limit", "5").split("\n\n")[0].splitlines()[2:]
+    assert faults and all(" OK " not in f" {row} " for row in faults)
+    assert "dropped the bodies" in admin("messages", "prune", "--older-than", "0")
+    assert "(pruned)" in admin("messages", "show", record_id)
+    assert record_id in admin("messages", "search", "--application-no", no)  # the record stays
