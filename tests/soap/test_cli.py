@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.soap.conftest import ROOT, free_port
@@ -124,8 +125,14 @@ def test_messages_search_show_and_prune(server, database_url, his):
     assert "小明" in shown  # the exchange as it was: the operator reads the patient's request
     by_message = admin("messages", "search", "--message-id", request["MessageId"])
     assert record_id in by_message
+    from zeep.exceptions import Fault
+
+    missing = f"NOPE-{no}"
+    with pytest.raises(Fault):
+        his.GetApplication(request={"ApplicationNo": missing})
     faults = admin("messages", "search", "--fault", "--limit", "5").split("\n\n")[0].splitlines()[2:]
-    assert faults and all(" OK " not in f" {row} " for row in faults)
+    assert any(missing in row and "ApplicationNotFound" in row for row in faults)
+    assert all(" OK " not in f" {row} " for row in faults)
     assert "dropped the bodies" in admin("messages", "prune", "--older-than", "0")
     assert "(pruned)" in admin("messages", "show", record_id)
     assert record_id in admin("messages", "search", "--application-no", no)  # the record stays
