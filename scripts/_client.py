@@ -1,9 +1,11 @@
-"""Shared code of the QA scripts: zeep clients built from the WSDL snapshots, argument
-helpers, readable printing of results and SOAP faults. Only zeep and the standard library."""
+"""Shared code of the QA scripts: zeep clients built from the WSDL snapshots, with a
+WS-Security UsernameToken; argument helpers, readable printing of results and SOAP faults.
+Only zeep and the standard library."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from datetime import date, datetime
@@ -14,11 +16,16 @@ import zeep
 from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault
 from zeep.helpers import serialize_object
+from zeep.wsse.username import UsernameToken
 
 TNS = "urn:his-pacs-ws:v1"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
 SERVICES = {"his": "HisService", "pacs": "PacsService"}
+# The variables holding each side's system name and password.
+CREDENTIAL_ENV = {"his": ("HIS_PACS_HIS_USER", "HIS_PACS_HIS_PASSWORD"),
+                  "pacs": ("HIS_PACS_PACS_USER", "HIS_PACS_PACS_PASSWORD")}
+PASSWORD_TYPES = ("digest", "text")
 
 # A terminal that cannot show Chinese must not crash the script halfway through a run.
 for _stream in (sys.stdout, sys.stderr):
@@ -26,9 +33,11 @@ for _stream in (sys.stdout, sys.stderr):
         _stream.reconfigure(errors="backslashreplace")
 
 
-def connect(name: str, url: str = DEFAULT_URL, wsdl_dir: Path | str = DEFAULT_WSDL_DIR):
-    """The `his` or `pacs` service proxy: local WSDL, address overridden to URL/ws/<name>."""
-    client = zeep.Client(str(Path(wsdl_dir) / f"{name}.wsdl"))
+def connect(name: str, url: str = DEFAULT_URL, wsdl_dir: Path | str = DEFAULT_WSDL_DIR,
+            wsse: UsernameToken | None = None):
+    """The `his` or `pacs` service proxy: local WSDL, address overridden to URL/ws/<name>;
+    every call carries `wsse`."""
+    client = zeep.Client(str(Path(wsdl_dir) / f"{name}.wsdl"), wsse=wsse)
     return client.create_service(f"{{{TNS}}}{SERVICES[name]}", f"{url.rstrip('/')}/ws/{name}")
 
 
@@ -100,8 +109,58 @@ def deployment_parser(with_defaults: bool = True) -> argparse.ArgumentParser:
     return parent
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=description, parents=[deployment_parser()])
+def base_parser(description: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=description, parents=[deployment_parser(), *parents])
+
+
+def credentials_parser(*sides: str, prefixed: bool = False, with_defaults: bool = True) -> argparse.ArgumentParser:
+    """--user and --password of each side (--his-user ... when `prefixed`), defaulting to the
+    side's environment variables; --password-type and --no-auth. Subcommands take them without
+    defaults, as deployment_parser."""
+    def default(value):
+        return value if with_defaults else argparse.SUPPRESS
+
+    parent = argparse.ArgumentParser(add_help=False)
+    for side in sides:
+        user_env, password_env = CREDENTIAL_ENV[side]
+        prefix = f"{side}-" if prefixed else ""
+        parent.add_argument(f"--{prefix}user", dest=f"{side}_user", metavar="NAME",
+                            default=default(os.environ.get(user_env)),
+                            help=f"name of the {side.upper()} system (default ${user_env})")
+        parent.add_argument(f"--{prefix}password", dest=f"{side}_password", metavar="PASSWORD",
+                            default=default(os.environ.get(password_env)),
+                            help=f"its password (default ${password_env}; prefer the variable: "
+                                 "a command line shows in the process list and the shell history)")
+    parent.add_argument("--password-type", choices=PASSWORD_TYPES, default=default("digest"),
+                        help="UsernameToken PasswordDigest or PasswordText (default digest)")
+    parent.add_argument("--no-auth", action="store_true", default=default(False),
+                        help="send no credentials: only for a demo server started with HIS_PACS_AUTH=off")
+    return parent
+
+
+def token(user: str, password: str, password_type: str = "digest", **fixed) -> UsernameToken:
+    """A UsernameToken; `fixed` may hold the `nonce` and `created` to send on every call."""
+    return UsernameToken(user, password, use_digest=password_type == "digest", **fixed)
+
+
+def login(args, *sides: str, prefixed: bool = False) -> list[UsernameToken | None]:
+    """The token of each side from credentials_parser's options (None with --no-auth). When a
+    user or password is missing, says what is needed and exits with status 2: no call is sent."""
+    if args.no_auth:
+        return [None] * len(sides)
+    missing = [side for side in sides if not (getattr(args, f"{side}_user") and getattr(args, f"{side}_password"))]
+    if missing:
+        lines = ["credentials needed: every call must name the calling system and give its password."]
+        for side in missing:
+            user_env, password_env = CREDENTIAL_ENV[side]
+            prefix = f"{side}-" if prefixed else ""
+            lines.append(f"  {side.upper()} system: set {user_env} and {password_env} "
+                         f"(or give --{prefix}user and --{prefix}password).")
+        lines.append("  Only a demo server started with HIS_PACS_AUTH=off takes calls without them (--no-auth).")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2)
+    return [token(getattr(args, f"{side}_user"), getattr(args, f"{side}_password"), args.password_type)
+            for side in sides]
 
 
 def message_id_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,11 @@
 happened, and checks every expectation. Exit status 0 only if every scenario passed.
 
 Cases a-g are the application, status and billing interfaces; h-m the clinical ones:
-reports and images, critical values (危急值) and the EMR.
+reports and images, critical values (危急值) and the EMR; n the WS-Security rules.
+
+Calls are made as a HIS and a PACS system registered on the deployment (`his-pacs-ws systems
+add`); give their names and passwords in HIS_PACS_HIS_USER, HIS_PACS_HIS_PASSWORD,
+HIS_PACS_PACS_USER and HIS_PACS_PACS_PASSWORD rather than on the command line.
 
 Every run uses fresh application numbers, patient ids and MessageIds, so it can be repeated
 against the same deployment. Scenario e needs the deployment started with
@@ -13,13 +17,25 @@ HIS_PACS_CHARGE_POINT_BY_DEPARTMENT=<register department>=PACS_REGISTER (default
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _client import base_parser, connect, fault_code, fault_detail, new_id, now, plain
+from _client import (
+    PASSWORD_TYPES,
+    base_parser,
+    connect,
+    credentials_parser,
+    fault_code,
+    fault_detail,
+    login,
+    new_id,
+    now,
+    plain,
+    token,
+)
 from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault
 
@@ -73,6 +89,10 @@ class Failed(Exception):
     """The server did not behave as the contract says."""
 
 
+class Skipped(Exception):
+    """The scenario cannot be played against this deployment."""
+
+
 def check(condition, message: str) -> None:
     if not condition:
         raise Failed(message)
@@ -94,10 +114,16 @@ def total(items) -> Decimal:
 class Hospital:
     """The HIS and PACS sides of one deployment, with the calls the scenarios make."""
 
-    def __init__(self, url: str, wsdl_dir: str, register_department: str):
-        self.his = connect("his", url, wsdl_dir)
-        self.pacs = connect("pacs", url, wsdl_dir)
+    def __init__(self, url: str, wsdl_dir: str, register_department: str, his_login=None, pacs_login=None):
+        self.url, self.wsdl_dir = url, wsdl_dir
+        self.his_login, self.pacs_login = his_login, pacs_login
+        self.his = self.connect("his", his_login)
+        self.pacs = self.connect("pacs", pacs_login)
         self.register_department = register_department
+
+    def connect(self, name, wsse):
+        """Another proxy of the `his` or `pacs` service, calling with the UsernameToken `wsse`."""
+        return connect(name, self.url, self.wsdl_dir, wsse)
 
     def submit(self, name, patient_type, items, department="CT", patient_id=None, visit=None):
         """Returns the ApplicationNo of a new application; `visit` overrides Visit fields."""
@@ -215,7 +241,7 @@ class Hospital:
         return self.his.PublishEmr(request=request)
 
 
-def expect_fault(code: str, operation, request: dict) -> dict:
+def expect_fault(code: str, operation, request: dict | None = None) -> dict:
     """Call and require fault `code`; its ServiceFault detail."""
     try:
         operation(request=request)
@@ -639,13 +665,44 @@ def emr_for_the_radiologist(h: Hospital):
     say("QueryEmr for a patient HIS never published: PatientNotFound")
 
 
+@scenario("Security: every call names its system with a UsernameToken, checked as the hospital checks it")
+def security(h: Hospital):
+    if h.his_login is None:
+        raise Skipped("--no-auth: this deployment checks no credentials")
+    user, password = h.his_login.username, h.his_login.password
+    expect_fault("AuthenticationFailed", h.connect("his", None).Ping)
+    say("a call without a UsernameToken: AuthenticationFailed")
+    for kind in PASSWORD_TYPES:
+        expect_fault("AuthenticationFailed", h.connect("his", token(user, password + "x", kind)).Ping)
+    say(f"{user} with a wrong password, as a digest and as text: AuthenticationFailed")
+    stale = datetime.now(timezone.utc) - timedelta(minutes=10)
+    expect_fault("AuthenticationFailed", h.connect("his", token(user, password, created=stale)).Ping)
+    say("a digest token created 10 minutes ago (Created must be within ±5 minutes): AuthenticationFailed")
+    detail = expect_fault("AccessDenied", h.connect("pacs", h.his_login).Ping)
+    say(f"the HIS credentials on PacsService: AccessDenied ({detail.get('Message')})")
+    expect_fault("AccessDenied", h.connect("his", h.pacs_login).Ping)
+    say(f"and the PACS credentials ({h.pacs_login.username}) on HisService: AccessDenied")
+    for kind in PASSWORD_TYPES:
+        answer = h.connect("his", token(user, password, kind)).Ping(request={"Echo": kind})
+        check(answer.Echo == kind, f"Ping with a {kind} token should echo {kind!r}, got {answer.Echo!r}")
+    say(f"{user}'s password sent as PasswordText and as PasswordDigest: Ping answers both")
+    nonce, created = new_id(), datetime.now(timezone.utc)
+    replayed = h.connect("his", token(user, password, nonce=nonce, created=created))
+    replayed.Ping()
+    say(f"a digest token (nonce {nonce}, Created {created:%H:%M:%S}Z) is accepted once")
+    expect_fault("AuthenticationFailed", replayed.Ping)
+    say("the same token sent again, as a replay would: AuthenticationFailed")
+
+
 def main(argv=None) -> int:
-    parser = base_parser("Play the seed's HIS <-> PACS cases against a deployment and check them.")
+    parser = base_parser("Play the seed's HIS <-> PACS cases against a deployment and check them.",
+                         credentials_parser("his", "pacs", prefixed=True))
     parser.add_argument("--register-department", default="MR",
                         help="executing department configured with charge point PACS_REGISTER (default MR)")
     args = parser.parse_args(argv)
-    hospital = Hospital(args.url, args.wsdl_dir, args.register_department)
-    failed = []
+    his_login, pacs_login = login(args, "his", "pacs", prefixed=True)
+    hospital = Hospital(args.url, args.wsdl_dir, args.register_department, his_login, pacs_login)
+    failed, skipped = [], []
     for letter, (title, play) in zip("abcdefghijklmnopqrstuvwxyz", SCENARIOS):
         print(f"{letter}. {title}")
         try:
@@ -653,6 +710,9 @@ def main(argv=None) -> int:
         except Failed as error:
             failed.append(letter)
             print(f"   FAILED: {error}")
+        except Skipped as why:
+            skipped.append(letter)
+            print(f"   skipped: {why}")
         except Fault as fault:
             failed.append(letter)
             detail = fault_detail(fault)
@@ -662,11 +722,12 @@ def main(argv=None) -> int:
             return 2
         else:
             print("   ok")
-    passed = len(SCENARIOS) - len(failed)
+    passed = len(SCENARIOS) - len(failed) - len(skipped)
+    also = f"; skipped: {', '.join(skipped)}" if skipped else ""
     if failed:
-        print(f"{passed} of {len(SCENARIOS)} scenarios passed; FAILED: {', '.join(failed)}")
+        print(f"{passed} of {len(SCENARIOS)} scenarios passed; FAILED: {', '.join(failed)}{also}")
         return 1
-    print(f"{passed} scenarios passed")
+    print(f"{passed} scenarios passed{also}")
     return 0
 
 

@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """HIS simulator: calls HisService of a his-pacs-ws deployment, as a hospital HIS would.
 
+Every call carries a WS-Security UsernameToken of a HIS system (`his-pacs-ws systems add NAME
+--role HIS` on the server). Give it in the environment rather than on the command line:
+  export HIS_PACS_HIS_USER=his1 HIS_PACS_HIS_PASSWORD='...'
+(--password-type text sends it as PasswordText; --no-auth only for a demo server started with
+HIS_PACS_AUTH=off.)
+
 Examples:
   simulate_his.py submit --patient-name 小明 --item-code CT001 --item-name 头颅CT平扫 --price 150
   simulate_his.py pay A123 --amount 150.00   # prints the flags that repeat it as a retry
@@ -27,12 +33,14 @@ from _client import (
     base_parser,
     call,
     connect,
+    credentials_parser,
     critical_values_parser,
     critical_values_request,
     datetime_arg,
     decimal_arg,
     deployment_parser,
     item_arg,
+    login,
     message_id_parser,
     new_id,
     now,
@@ -51,10 +59,10 @@ def document_arg(text: str) -> dict:
 
 
 def build_parser():
-    parser = base_parser("Simulate a HIS calling HisService.")
+    parser = base_parser("Simulate a HIS calling HisService.", credentials_parser("his"))
     commands = parser.add_subparsers(dest="command", required=True)
-    where = deployment_parser(with_defaults=False)
-    state = [where, message_id_parser()]
+    where = [deployment_parser(with_defaults=False), credentials_parser("his", with_defaults=False)]
+    state = [*where, message_id_parser()]
 
     submit = commands.add_parser("submit", parents=state, help="SubmitApplication (doctor orders an exam)")
     submit.add_argument("--patient-type", choices=PATIENT_TYPES, default="OUTPATIENT")
@@ -98,16 +106,16 @@ def build_parser():
     cancel.add_argument("--operator", type=staff_arg, default=staff_arg("D001:王医生"), metavar="CODE:NAME")
     cancel.add_argument("--cancelled-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
 
-    get = commands.add_parser("get", parents=[where], help="GetApplication")
+    get = commands.add_parser("get", parents=where, help="GetApplication")
     get.add_argument("application_no")
 
-    charges = commands.add_parser("charges", parents=[where],
+    charges = commands.add_parser("charges", parents=where,
                                   help="QueryCharges (by application, or patient and visit)")
     charges.add_argument("--application-no")
     charges.add_argument("--patient-id")
     charges.add_argument("--visit-no")
 
-    reports = commands.add_parser("reports", parents=[where],
+    reports = commands.add_parser("reports", parents=where,
                                   help="QueryReports (an application's reports with the earlier ones, or a patient's)")
     reports.add_argument("--application-no")
     reports.add_argument("--patient-id")
@@ -131,7 +139,7 @@ def build_parser():
     handle.add_argument("--handled-by", type=staff_arg, default=staff_arg("D001:王医生"), metavar="CODE:NAME")
     handle.add_argument("--handled-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
 
-    commands.add_parser("critical-values", parents=[where, critical_values_parser()],
+    commands.add_parser("critical-values", parents=[*where, critical_values_parser()],
                         help="QueryCriticalValues (what the wards still owe, and every step)")
 
     emr = commands.add_parser("publish-emr", parents=state, help="PublishEmr (a visit's documents and orders)")
@@ -151,7 +159,7 @@ def build_parser():
                      help="when the documents were written and the orders given (default: the visit time)")
     emr.add_argument("--order", action="append", default=[], metavar="CONTENT", help="an order; repeatable")
 
-    ping = commands.add_parser("ping", parents=[where], help="Ping")
+    ping = commands.add_parser("ping", parents=where, help="Ping")
     ping.add_argument("--echo")
     return parser
 
@@ -266,11 +274,12 @@ def main(argv=None) -> int:
     if args.command == "publish-emr" and not (args.document or args.order):
         print("publish-emr: give --document or --order", file=sys.stderr)
         return 2
+    [wsse] = login(args, "his")
     request = request_for(args)
     if args.command in RETRY_FLAGS:
         request = {"MessageId": args.message_id or new_id("M"), **request}
         announce(request, RETRY_FLAGS[args.command])
-    his = connect("his", args.url, args.wsdl_dir)
+    his = connect("his", args.url, args.wsdl_dir, wsse)
     return call(getattr(his, OPERATIONS[args.command]), request)
 
 

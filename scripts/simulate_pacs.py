@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """PACS simulator: calls PacsService of a his-pacs-ws deployment, as a PACS/RIS would.
 
+Every call carries a WS-Security UsernameToken of a PACS system (`his-pacs-ws systems add NAME
+--role PACS` on the server). Give it in the environment rather than on the command line:
+  export HIS_PACS_PACS_USER=pacs1 HIS_PACS_PACS_PASSWORD='...'
+(--password-type text sends it as PasswordText; --no-auth only for a demo server started with
+HIS_PACS_AUTH=off.)
+
 Examples:
   simulate_pacs.py worklist --department CT
   simulate_pacs.py status A123 REGISTERED --accession-no ACC001
@@ -24,12 +30,14 @@ from _client import (
     base_parser,
     call,
     connect,
+    credentials_parser,
     critical_values_parser,
     critical_values_request,
     datetime_arg,
     decimal_arg,
     deployment_parser,
     item_arg,
+    login,
     message_id_parser,
     new_id,
     now,
@@ -53,12 +61,12 @@ def refund_line_arg(text: str) -> dict:
 
 
 def build_parser():
-    parser = base_parser("Simulate a PACS/RIS calling PacsService.")
+    parser = base_parser("Simulate a PACS/RIS calling PacsService.", credentials_parser("pacs"))
     commands = parser.add_subparsers(dest="command", required=True)
-    where = deployment_parser(with_defaults=False)
-    state = [where, message_id_parser()]
+    where = [deployment_parser(with_defaults=False), credentials_parser("pacs", with_defaults=False)]
+    state = [*where, message_id_parser()]
 
-    worklist = commands.add_parser("worklist", parents=[where],
+    worklist = commands.add_parser("worklist", parents=where,
                                    help="QueryApplications (the registration worklist)")
     worklist.add_argument("--department", help="executing department code")
     worklist.add_argument("--modality")
@@ -135,10 +143,10 @@ def build_parser():
     revoke.add_argument("--reason", default="复核后排除，误报")
     revoke.add_argument("--operator", type=staff_arg, default=staff_arg(RADIOLOGIST), metavar="CODE:NAME")
 
-    commands.add_parser("critical-values", parents=[where, critical_values_parser()],
+    commands.add_parser("critical-values", parents=[*where, critical_values_parser()],
                         help="QueryCriticalValues (every step of the loop: who and when)")
 
-    emr = commands.add_parser("emr", parents=[where], help="QueryEmr (the patient's records, while reporting)")
+    emr = commands.add_parser("emr", parents=where, help="QueryEmr (the patient's records, while reporting)")
     emr.add_argument("patient_id")
     emr.add_argument("--scope", choices=("CURRENT_VISIT", "ALL_VISITS"), help="server default CURRENT_VISIT")
     emr.add_argument("--visit-no", help="anchors the current visit")
@@ -151,7 +159,7 @@ def build_parser():
     emr.add_argument("--requested-by", type=staff_arg, default=staff_arg(RADIOLOGIST), metavar="CODE:NAME",
                      help="who reads the record (recorded)")
 
-    ping = commands.add_parser("ping", parents=[where], help="Ping")
+    ping = commands.add_parser("ping", parents=where, help="Ping")
     ping.add_argument("--echo")
     return parser
 
@@ -249,11 +257,12 @@ OPERATIONS = {"worklist": "QueryApplications", "status": "ReportStatus", "charge
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    [wsse] = login(args, "pacs")
     request = request_for(args)
     if args.command in RETRY_FLAGS:
         request = {"MessageId": args.message_id or new_id("M"), **request}
         announce(request, RETRY_FLAGS[args.command])
-    pacs = connect("pacs", args.url, args.wsdl_dir)
+    pacs = connect("pacs", args.url, args.wsdl_dir, wsse)
     operation = getattr(pacs, OPERATIONS[args.command])
     if args.command == "worklist" and not args.full:
         return call(operation, request, printer=print_worklist)

@@ -6,26 +6,49 @@ import os
 import subprocess
 import sys
 
-from tests.soap.conftest import ROOT, free_port, unique
+import pytest
+
+from tests.soap.conftest import (
+    HIS_PASSWORD,
+    HIS_USER,
+    PACS_PASSWORD,
+    PACS_USER,
+    ROOT,
+    free_port,
+    unique,
+)
 
 SCRIPTS = ROOT / "scripts"
+# The scripts read the partner systems' credentials from these variables.
+CREDENTIALS = {"HIS_PACS_HIS_USER": HIS_USER, "HIS_PACS_HIS_PASSWORD": HIS_PASSWORD,
+               "HIS_PACS_PACS_USER": PACS_USER, "HIS_PACS_PACS_PASSWORD": PACS_PASSWORD}
 
 
-def run(script: str, *args: str) -> subprocess.CompletedProcess:
+def run(script: str, *args: str, credentials: dict = CREDENTIALS) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in CREDENTIALS}
     return subprocess.run(
         [sys.executable, str(SCRIPTS / script), *args], check=False, capture_output=True, text=True,
-        encoding="utf-8", timeout=300, cwd=ROOT, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        encoding="utf-8", timeout=300, cwd=ROOT, env={**env, **credentials, "PYTHONIOENCODING": "utf-8"})
 
 
 def test_scenarios_pass(base_url):
     result = run("scenarios.py", "--url", base_url)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "13 scenarios passed" in result.stdout
+    assert "14 scenarios passed" in result.stdout
     for words in ("cannot find him", "ApplicationNotFound", "ApplicationLocked", "MessageIdReused",
                   "PACS_REGISTER", "留置针", "VERIFIED / 已完成, version 2", "version 3", "取消审核",
                   "shows the earlier report", "read-back is required", "the loop is closed", "Overdue=true",
-                  "REVOKED", "ALL_VISITS", "1 ignored", "PatientNotFound"):
+                  "REVOKED", "ALL_VISITS", "1 ignored", "PatientNotFound",
+                  "wrong password, as a digest and as text: AuthenticationFailed",
+                  "the HIS credentials on PacsService: AccessDenied", "as PasswordText and as PasswordDigest",
+                  "is accepted once", "the same token sent again, as a replay would: AuthenticationFailed"):
         assert words in result.stdout
+
+
+def test_scenarios_with_text_tokens(base_url):
+    result = run("scenarios.py", "--url", base_url, "--password-type", "text")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "14 scenarios passed" in result.stdout
 
 
 def test_scenarios_report_a_deployment_that_behaves_differently(base_url):
@@ -34,7 +57,40 @@ def test_scenarios_report_a_deployment_that_behaves_differently(base_url):
     assert result.returncode == 1
     assert "FAILED" in result.stdout
     assert "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT=CT=PACS_REGISTER" in result.stdout
-    assert "12 of 13 scenarios passed; FAILED: e" in result.stdout
+    assert "13 of 14 scenarios passed; FAILED: e" in result.stdout
+
+
+@pytest.mark.parametrize("script, variables", [
+    ("scenarios.py", ("HIS_PACS_HIS_USER", "HIS_PACS_HIS_PASSWORD", "HIS_PACS_PACS_USER", "HIS_PACS_PACS_PASSWORD")),
+    ("simulate_his.py", ("HIS_PACS_HIS_USER", "HIS_PACS_HIS_PASSWORD")),
+    ("simulate_pacs.py", ("HIS_PACS_PACS_USER", "HIS_PACS_PACS_PASSWORD")),
+])
+def test_the_scripts_refuse_to_run_without_credentials(base_url, script, variables):
+    command = [script, "--url", base_url] + ([] if script == "scenarios.py" else ["ping"])
+    result = run(*command, credentials={})
+    assert result.returncode == 2
+    assert result.stdout == "" and "FAULT" not in result.stderr  # nothing was sent
+    assert "credentials needed" in result.stderr and "--no-auth" in result.stderr
+    assert all(variable in result.stderr for variable in variables)
+    # A user without a password is no better.
+    user_only = run(*command, credentials={variables[0]: "qa"})
+    assert user_only.returncode == 2 and "credentials needed" in user_only.stderr
+
+
+@pytest.mark.parametrize("password_type", ["digest", "text"])
+def test_a_wrong_password_is_refused(base_url, password_type):
+    for script in ("simulate_his.py", "simulate_pacs.py"):
+        result = run(script, "--url", base_url, "--password", "not-the-password", "--password-type", password_type,
+                     "ping")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "FAULT AuthenticationFailed" in result.stderr
+        right = run(script, "--url", base_url, "--password-type", password_type, "ping")
+        assert right.returncode == 0 and "ServiceVersion:" in right.stdout, right.stderr
+
+
+def test_his_credentials_are_denied_on_pacs_service(base_url):
+    result = run("simulate_pacs.py", "--url", base_url, "--user", HIS_USER, "--password", HIS_PASSWORD, "ping")
+    assert result.returncode == 1 and "FAULT AccessDenied" in result.stderr
 
 
 def test_submit_then_get(base_url):
