@@ -23,7 +23,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 ENV = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-       'xmlns:v="urn:his-pacs-ws:v1"><s:Body>{}</s:Body></s:Envelope>')
+       'xmlns:v="urn:his-pacs-ws:v1">{header}<s:Body>{body}</s:Body></s:Envelope>')
+# A PasswordText UsernameToken: the cheapest token for the service to check, so the numbers
+# measure the work of the calls (a digest token adds a nonce insert per call).
+HEADER = ('<s:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-'
+          'wssecurity-secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>{user}</wsse:Username>'
+          '<wsse:Password>{password}</wsse:Password></wsse:UsernameToken></wsse:Security></s:Header>')
 
 SUBMIT = ("<v:SubmitApplication><v:request><v:MessageId>{m}</v:MessageId><v:ApplicationNo>{a}</v:ApplicationNo>"
           "<v:Patient><v:PatientId>{p}</v:PatientId><v:Name>小明</v:Name><v:Sex>M</v:Sex></v:Patient>"
@@ -86,11 +91,12 @@ def post(url: str, body: bytes) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def round_trip(base: str, latencies: dict, failures: list, lock: threading.Lock) -> None:
+def round_trip(base: str, headers: dict, latencies: dict, failures: list, lock: threading.Lock) -> None:
     application_no = "B" + uuid.uuid4().hex[:16]
     patient_id = "P" + uuid.uuid4().hex[:12]
     for service, operation, template in STEPS:
-        body = ENV.format(template.format(m=uuid.uuid4().hex, a=application_no, p=patient_id)).encode()
+        body = ENV.format(header=headers[service],
+                          body=template.format(m=uuid.uuid4().hex, a=application_no, p=patient_id)).encode()
         status, seconds = post(f"{base}/ws/{service}", body)
         with lock:
             latencies[operation].append(seconds)
@@ -103,19 +109,33 @@ def main() -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--rounds", type=int, default=300, help="applications to walk (4 calls each)")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--his-user", default=os.environ.get("HIS_PACS_HIS_USER"))
+    parser.add_argument("--his-password", default=os.environ.get("HIS_PACS_HIS_PASSWORD"))
+    parser.add_argument("--pacs-user", default=os.environ.get("HIS_PACS_PACS_USER"))
+    parser.add_argument("--pacs-password", default=os.environ.get("HIS_PACS_PACS_PASSWORD"))
+    parser.add_argument("--no-auth", action="store_true", help="for a demo server with HIS_PACS_AUTH=off")
     args = parser.parse_args()
     base = args.url.rstrip("/")
+    if args.no_auth:
+        headers = {"his": "", "pacs": ""}
+    elif not all((args.his_user, args.his_password, args.pacs_user, args.pacs_password)):
+        print("credentials needed: HIS_PACS_HIS_USER/_PASSWORD and HIS_PACS_PACS_USER/_PASSWORD "
+              "(or --his-user ... --pacs-password), or --no-auth", file=sys.stderr)
+        return 2
+    else:
+        headers = {"his": HEADER.format(user=args.his_user, password=args.his_password),
+                   "pacs": HEADER.format(user=args.pacs_user, password=args.pacs_password)}
 
     latencies = {operation: [] for _, operation, _ in STEPS}
     failures: list = []
     lock = threading.Lock()
     for _ in range(5):  # warm-up: connections, caches
-        round_trip(base, {k: [] for k in latencies}, [], lock)
+        round_trip(base, headers, {k: [] for k in latencies}, [], lock)
 
     service_cpu, postgres_cpu = cpu_seconds(is_service), cpu_seconds(is_postgres)
     started = time.perf_counter()
     with ThreadPoolExecutor(args.concurrency) as pool:
-        for future in [pool.submit(round_trip, base, latencies, failures, lock) for _ in range(args.rounds)]:
+        for future in [pool.submit(round_trip, base, headers, latencies, failures, lock) for _ in range(args.rounds)]:
             future.result()
     elapsed = time.perf_counter() - started
     service_cpu = cpu_seconds(is_service) - service_cpu
