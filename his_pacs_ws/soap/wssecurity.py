@@ -27,6 +27,15 @@ def _time(text: str | None) -> datetime | None:
     return value
 
 
+def _nonce_bytes(text: str) -> bytes:
+    """A Nonce is base64 (the profile's default EncodingType); some clients (suds) send
+    plain text instead, which is taken as its bytes."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        return text.encode("utf-8")
+
+
 def read_token(root) -> Token | None:
     """The UsernameToken of the envelope, None if there is none."""
     security = root.find(f"{{{SOAP_ENV}}}Header/{{{WSSE}}}Security")
@@ -44,7 +53,7 @@ def read_token(root) -> Token | None:
         if kind not in (PASSWORD_TEXT, PASSWORD_DIGEST):
             raise MalformedToken("unknown password type")
         nonce_text = token.findtext(f"{{{WSSE}}}Nonce")
-        nonce = base64.b64decode(nonce_text.strip(), validate=True) if nonce_text else None
+        nonce = _nonce_bytes(nonce_text.strip()) if nonce_text else None
         created_text = token.findtext(f"{{{WSU}}}Created")
         timestamp = security.find(f"{{{WSU}}}Timestamp")
         expires = _time(timestamp.findtext(f"{{{WSU}}}Expires")) if timestamp is not None else None
