@@ -273,25 +273,23 @@ class LedgerRepository:
             stmt = stmt.where(ChargeLine.charge_request_pk == charge_request_pk)
         return self._run(stmt)
 
-    def lines_for(self, *, application_no: str | None, patient_id: str | None, visit_no: str | None,
-                  charged_from: datetime | None, charged_to: datetime | None) -> list[LineWithRefunds]:
-        stmt = self._lines_query()
-        stmt = stmt.where(_application_scope(application_no, patient_id, visit_no))
+    def lines_for(self, scope: LedgerScope, *, charged_from: datetime | None,
+                  charged_to: datetime | None) -> list[LineWithRefunds]:
+        stmt = self._lines_query().where(scope.condition())
         if charged_from:
             stmt = stmt.where(ChargeLine.charged_at >= charged_from)
         if charged_to:
             stmt = stmt.where(ChargeLine.charged_at < charged_to)
         return self._run(stmt)
 
-    def refunds_for(self, *, application_no: str | None, patient_id: str | None, visit_no: str | None,
-                    refunded_from: datetime | None, refunded_to: datetime | None
-                    ) -> list[tuple[RefundLine, str | None]]:
+    def refunds_for(self, scope: LedgerScope, *, refunded_from: datetime | None,
+                    refunded_to: datetime | None) -> list[tuple[RefundLine, str | None]]:
         stmt = (
             select(RefundLine, RefundRequest.refund_request_no)
             .join(ChargeLine, ChargeLine.id == RefundLine.charge_line_pk)
             .join(Application, Application.id == ChargeLine.application_pk)
             .outerjoin(RefundRequest, RefundRequest.id == RefundLine.refund_request_pk)
-            .where(_application_scope(application_no, patient_id, visit_no))
+            .where(scope.condition())
             .order_by(RefundLine.id)
         )
         if refunded_from:
@@ -326,7 +324,27 @@ class LedgerRepository:
         ).one_or_none()
 
 
-def _application_scope(application_no: str | None, patient_id: str | None, visit_no: str | None):
+@dataclass(frozen=True)
+class LedgerScope:
+    """Whose ledger: an application, or a patient (and visit). PACS sees released
+    applications only, and of its departments if it is bound to some."""
+
+    application_no: str | None = None
+    patient_id: str | None = None
+    visit_no: str | None = None
+    released_only: bool = False
+    departments: Sequence[str] | None = None
+
+    def condition(self):
+        condition = _scope_keys(self.application_no, self.patient_id, self.visit_no)
+        if self.released_only:
+            condition = and_(condition, Application.released_at.is_not(None))
+        if self.departments is not None:
+            condition = and_(condition, Application.executing_department_code.in_(list(self.departments)))
+        return condition
+
+
+def _scope_keys(application_no: str | None, patient_id: str | None, visit_no: str | None):
     if application_no:
         return Application.application_no == application_no
     condition = Application.patient_id == patient_id

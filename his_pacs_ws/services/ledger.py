@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from his_pacs_ws.domain.access import Caller
+from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Application
-from his_pacs_ws.db.repositories import LineWithRefunds
+from his_pacs_ws.db.repositories import LedgerScope, LineWithRefunds
 from his_pacs_ws.domain import billing
 from his_pacs_ws.domain.billing import LineBalance, RefundSource, Trigger
 from his_pacs_ws.domain.errors import (
@@ -185,18 +185,20 @@ def _charge_pk(charge_id: str) -> int:
 
 
 def query_charges(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
+    """The ledger of an application, or of a patient (and visit). On PacsService, where
+    PACS finds the ChargeIds it refunds, only released applications of its departments."""
     if not request.get("application_no") and not request.get("patient_id"):
         raise SchemaValidationError("QueryCharges needs ApplicationNo or PatientId")
-    scope = {
-        "application_no": request.get("application_no"),
-        "patient_id": request.get("patient_id"),
-        "visit_no": request.get("visit_no"),
-    }
+    scope = LedgerScope(
+        application_no=request.get("application_no"),
+        patient_id=request.get("patient_id"),
+        visit_no=request.get("visit_no"),
+        released_only=caller.role is Role.PACS,
+        departments=caller.department_list,
+    )
     with uow:
-        lines = uow.ledger.lines_for(**scope, charged_from=request.get("from"),
-                                     charged_to=request.get("to"))
-        refunds = uow.ledger.refunds_for(**scope, refunded_from=request.get("from"),
-                                         refunded_to=request.get("to"))
+        lines = uow.ledger.lines_for(scope, charged_from=request.get("from"), charged_to=request.get("to"))
+        refunds = uow.ledger.refunds_for(scope, refunded_from=request.get("from"), refunded_to=request.get("to"))
         return {
             "charges": [charge_line(c) for c in lines],
             "refunds": [refund_record(r, no) for r, no in refunds],

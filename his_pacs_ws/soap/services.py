@@ -160,6 +160,11 @@ class PacsService(ServiceBase):
     def Refund(ctx, request):
         return invoke(ctx, ledger.refund, request, t.RefundResult)
 
+    @operation(t.QueryChargesRequest, t.QueryChargesResult)
+    def QueryCharges(ctx, request):
+        """The ledger, where PACS finds the ChargeIds it refunds (an addition to v1)."""
+        return invoke(ctx, ledger.query_charges, request, t.QueryChargesResult)
+
     @operation(t.PushReportRequest, t.PushReportResult)
     def PushReport(ctx, request):
         return invoke(ctx, reports.push_report, request, t.PushReportResult)

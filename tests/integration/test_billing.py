@@ -227,3 +227,21 @@ def test_query_charges_by_patient_and_visit(hospital):
     assert len(hospital.charges(patient_id=patient_id, visit_no=visit_no)["charges"]) == 1
     with pytest.raises(errors.SchemaValidationError):
         hospital.charges()
+
+
+def test_pacs_reads_the_ledger_of_what_it_can_see(hospital):
+    """PACS finds the ChargeIds it refunds (小李's charge came with the nurse's send)."""
+    from his_pacs_ws.domain.access import Caller, Role
+    from his_pacs_ws.services import ledger
+
+    no = hospital.submit(patient_type="INPATIENT", executing="CT")
+    unsent = hospital.submit(patient_type="INPATIENT", executing="CT")
+    [line] = hospital.send(no)["charges"]
+
+    def pacs_view(caller, application_no):
+        return ledger.query_charges(hospital.uow(), hospital.settings, caller, {"application_no": application_no})
+
+    pacs = Caller("pacs", Role.PACS)
+    assert [c["charge_id"] for c in pacs_view(pacs, no)["charges"]] == [line["charge_id"]]
+    assert pacs_view(pacs, unsent)["charges"] == []
+    assert pacs_view(Caller("pacs-mr", Role.PACS, frozenset({"MR"})), no)["charges"] == []
