@@ -88,7 +88,7 @@ def server(database_url, tmp_path_factory):
         try:
             if requests.get(url + "/health", timeout=1).ok:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or busy starting
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

@@ -34,7 +34,7 @@ def test_serve_on_embedded_postgres_while_migrate_runs_beside_it(tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "serve did not come up"
             time.sleep(0.3)
