@@ -16,7 +16,14 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
-def interop_env(base_url):
+def foreign_stacks():
+    """PHP with soap, wsimport and a JDK, node with node_modules/soap: installed by
+    install.sh where missing. A stack that cannot be installed fails its test."""
+    subprocess.run(["bash", str(HERE / "install.sh")], check=True)
+
+
+@pytest.fixture(scope="session")
+def interop_env(base_url, foreign_stacks):
     """What every foreign client reads: where the services are and whose credentials."""
     return {
         **os.environ,

@@ -4,8 +4,6 @@ the ApplicationLocked business fault and a refused password."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests.soap.interop.conftest import HERE, run_client
@@ -14,9 +12,8 @@ NODE = HERE / "node"
 
 
 @pytest.fixture(scope="session")
-def node_soap():
-    """node and node_modules/soap, installed by install.sh (`npm ci` from the lockfile)."""
-    subprocess.run(["bash", str(HERE / "install.sh")], check=True)
+def node_soap(foreign_stacks):
+    """node and node_modules/soap (install.sh runs `npm ci` from the lockfile)."""
     assert (NODE / "node_modules" / "soap").is_dir()
     return NODE / "flow.js"
 
