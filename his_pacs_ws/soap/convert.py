@@ -66,7 +66,9 @@ def _coerce(value: Any, cls, tz: tzinfo) -> Any:
     if issubclass(cls, DateTime):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
+        value = value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
+        # Whole seconds: PHP's DATE_ATOM, Delphi and many HIS parsers refuse fractions.
+        return value.replace(microsecond=0)
     if issubclass(cls, Date):
         return date.fromisoformat(value) if isinstance(value, str) else value
     if issubclass(cls, DecimalModel) and not issubclass(cls, Integer):

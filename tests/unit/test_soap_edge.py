@@ -65,3 +65,11 @@ LXML = "<string>:1:0:ERROR:SCHEMASV:SCHEMAV_X: "
 ])
 def test_schema_messages_name_the_element_and_rule_never_the_value(message, expected):
     assert redact_schema_message(message) == expected
+
+
+def test_response_times_are_whole_seconds():
+    [line] = build(t.ChargeResult, {"charges": [{
+        "charge_id": "1", "application_no": "A", "item_code": "X", "item_name": "x", "quantity": "1",
+        "unit_price": "1.00", "amount": "1.00", "refunded_quantity": "0", "refunded_amount": "0",
+        "trigger": "PAYMENT", "charged_at": "2026-11-26T01:00:00.987654+00:00"}]}, SHANGHAI).Charges
+    assert line.ChargedAt.isoformat() == "2026-11-26T09:00:00+08:00"

@@ -27,9 +27,8 @@
  *    detail's Code. ext/soap decodes the <detail> without the WSDL's types, so
  *    `$fault->detail->ServiceFault->Retryable` is the *string* "true"/"false" (and "false"
  *    is truthy in PHP): read it with filter_var(..., FILTER_VALIDATE_BOOLEAN).
- *  - Date-times come back as strings with an offset, server times with microseconds
- *    ("2026-11-26T14:42:19.030876+08:00"): parse them with new DateTimeImmutable($s), not
- *    DateTime::createFromFormat(DATE_ATOM, $s), which rejects the fraction.
+ *  - Date-times come back as strings with an offset and whole seconds
+ *    ("2026-11-26T14:42:19+08:00"): DateTime::createFromFormat(DATE_ATOM, $s) reads them.
  *  - Optional request fields may be left out or set to null: SoapClient omits both.
  */
 
