@@ -71,9 +71,14 @@ def register(commands, database_options) -> None:
 
 
 def _context(settings: Settings):
+    """The database, brought up to date first (quietly: these commands print their own)."""
+    import logging
+
     from his_pacs_ws.cli import migrated_database
     from his_pacs_ws.services.context import open_context
 
+    for name in ("alembic", "his_pacs_ws"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
     return open_context(settings, migrated_database(settings))
 
 
@@ -265,6 +270,6 @@ def cmd_critical_values(settings: Settings, args) -> int:
                  "Checked by", "Deadline", "Received", "By", "Min", "Handled", "By", "Min", "Revoked"),
                 rows, limits={6: 24}))
     overdue = sum(1 for cv in values if cv["overdue"])
-    print(f"\n{len(values)} critical values, {overdue} overdue (deadline {settings.critical_ack_minutes} min); "
+    print(f"\n{len(values)} critical value{'' if len(values) == 1 else 's'}, {overdue} overdue (deadline {settings.critical_ack_minutes} min); "
           f"times are {settings.timezone}")
     return 0

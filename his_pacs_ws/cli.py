@@ -81,8 +81,32 @@ def cmd_migrate(settings: Settings, args) -> int:
 def cmd_serve(settings: Settings, args) -> int:
     from his_pacs_ws.server import serve
 
-    serve(settings, migrated_database(settings))
+    url = migrated_database(settings)
+    if settings.auth and (problem := _key_problem(settings, url)):
+        print(f"his-pacs-ws: {problem}", file=sys.stderr)
+        return 2
+    serve(settings, url)
     return 0
+
+
+def _key_problem(settings: Settings, url: str) -> str | None:
+    from his_pacs_ws.services.context import open_context
+    from his_pacs_ws.services.secrets import SecretBox, SecretKeyError, load_key
+    from his_pacs_ws.services.systems import unreadable_secrets
+
+    try:
+        box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))
+    except SecretKeyError as err:
+        return str(err)
+    context = open_context(settings, url)
+    try:
+        names = unreadable_secrets(context.uow(), box)
+    finally:
+        context.engine.dispose()
+    if names:
+        return (f"the secret key cannot open the passwords of {', '.join(names)}: start with the key they "
+                "were added with (HIS_PACS_SECRET_KEY or secret.key in the data dir), or set new passwords")
+    return None
 
 
 def cmd_wsdl(settings: Settings, args) -> int:

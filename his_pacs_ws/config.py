@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,6 +12,13 @@ from zoneinfo import ZoneInfo
 from his_pacs_ws.domain.billing import ChargePoint
 
 ENV_PREFIX = "HIS_PACS_"
+KNOWN = {
+    "DATABASE_URL", "DATA_DIR", "HOST", "PORT", "WORKERS", "TIMEZONE", "CHARGE_POINT",
+    "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
+    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL",
+    # read by the QA scripts and the tests, not by the service
+    "HIS_USER", "HIS_PASSWORD", "PACS_USER", "PACS_PASSWORD", "TEST_DATABASE_URL", "URL",
+}
 
 
 class ConfigError(ValueError):
@@ -64,6 +73,7 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     auth: bool = True  # WS-Security; off only for a local demo, and loudly
+    public_url: str | None = None  # the address the WSDL announces, e.g. behind a TLS proxy
     secret_key: str | None = None
     token_window_seconds: int = 300
 
@@ -111,9 +121,13 @@ class Settings:
             log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
             auth=parse_switch(get("AUTH"), "HIS_PACS_AUTH", default=True),
             secret_key=get("SECRET_KEY"),
+            public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
         )
         settings.validate()
+        unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):] not in KNOWN)
+        if unknown:
+            print(f"his-pacs-ws: ignoring unknown settings: {', '.join(unknown)}", file=sys.stderr)
         return settings
 
     def validate(self) -> None:
@@ -127,3 +141,16 @@ class Settings:
             raise ConfigError("HIS_PACS_MAX_REQUEST_BYTES must be at least 1024")
         if self.workers < 1:
             raise ConfigError("HIS_PACS_WORKERS must be at least 1")
+        if self.token_window_seconds < 1:
+            raise ConfigError("HIS_PACS_TOKEN_WINDOW_SECONDS must be positive")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"HIS_PACS_LOG_LEVEL: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("HIS_PACS_PUBLIC_URL must start with http:// or https://")
+        if self.secret_key:
+            try:
+                key = base64.b64decode(self.secret_key, validate=True)
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise ConfigError("HIS_PACS_SECRET_KEY must be the base64 of 32 bytes")

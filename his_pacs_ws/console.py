@@ -37,7 +37,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, limits: dict
 
 
 def when(value: datetime | None, tz: tzinfo) -> str:
-    return value.astimezone(tz).strftime("%m-%d %H:%M") if value else ""
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def parse_moment(text: str, tz: tzinfo) -> datetime:

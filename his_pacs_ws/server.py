@@ -21,6 +21,7 @@ class GunicornServer(BaseApplication):
         self.cfg.set("timeout", 60)
         self.cfg.set("graceful_timeout", 20)
         self.cfg.set("proc_name", "his-pacs-ws")
+        self.cfg.set("control_socket_disable", True)  # one per host would clash between instances
         self.cfg.set("loglevel", self.settings.log_level.lower())
 
     def load(self):

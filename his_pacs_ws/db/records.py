@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, defer
 
-from his_pacs_ws.db.models import CallRecord
+from his_pacs_ws.db.models import Application, CallRecord
 
 
 @dataclass
@@ -35,9 +35,14 @@ class CallRecordRepository:
             .order_by(CallRecord.at.desc(), CallRecord.id.desc())
             .limit(flt.limit)
         )
+        if flt.patient_id:  # the calls naming the patient, and those about the patient's applications
+            stmt = stmt.where(or_(
+                CallRecord.patient_id == flt.patient_id,
+                CallRecord.application_no.in_(
+                    select(Application.application_no).where(Application.patient_id == flt.patient_id)),
+            ))
         exact = {
             CallRecord.application_no: flt.application_no,
-            CallRecord.patient_id: flt.patient_id,
             CallRecord.message_id: flt.message_id,
             CallRecord.caller: flt.caller,
             CallRecord.operation: flt.operation,

@@ -70,3 +70,16 @@ def _get(uow: UnitOfWork, name: str):
     if system is None:
         raise SystemCommandError(f"no system named {name}")
     return system
+
+
+def unreadable_secrets(uow: UnitOfWork, box: SecretBox) -> list[str]:
+    """The systems whose password this key cannot open: a server started with another
+    key than the one the systems were added with would refuse them all."""
+    names = []
+    with uow:
+        for system in uow.systems.all():
+            try:
+                box.open(system.secret, system.name)
+            except Exception:
+                names.append(system.name)
+    return names

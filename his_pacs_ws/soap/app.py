@@ -170,6 +170,13 @@ def fault_envelope(f: Fault) -> bytes:
 
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+# The record keeps the exchange as it crossed the wire, less the credentials: a PasswordText
+# password (or a digest and its nonce) must not be readable from the database.
+_CREDENTIALS = re.compile(rb"(<(?:[\w.-]+:)?(?:Password|Nonce)\b[^>]*>)[^<]*(</)")
+
+
+def without_credentials(body: bytes | None) -> bytes | None:
+    return _CREDENTIALS.sub(rb"\1***\2", body) if body else body
 # Entities are never expanded, nothing is fetched, and lxml's limits on depth and size
 # stay on: this parser only looks at the request before spyne does.
 _GUARD_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -201,6 +208,7 @@ class Dispatcher:
         self.endpoints = {
             path: (role, make_endpoint(service, runtime)) for path, (role, service) in ENDPOINTS.items()
         }
+        self._wsdl_templates = {path: wsdl_template(path) for path in ENDPOINTS}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "").rstrip("/")
@@ -212,8 +220,19 @@ class Dispatcher:
             return [b"not found; the services are at /ws/his and /ws/pacs\n"]
         role, endpoint = self.endpoints[path]
         if environ.get("REQUEST_METHOD") != "POST":
-            return endpoint(environ, start_response)  # WSDL (GET ?wsdl)
+            return self._wsdl(environ, start_response, path)
         return self._call(environ, start_response, role, endpoint)
+
+    def _wsdl(self, environ, start_response, path: str):
+        """The WSDL with this request's address, or HIS_PACS_PUBLIC_URL's. (spyne would fix
+        the address once, from whichever request came first, Host header and all.)"""
+        query = environ.get("QUERY_STRING", "").lower()
+        if query not in ("wsdl", "wsdl=", "singlewsdl"):
+            start_response("405 Method Not Allowed", [("Content-Type", "text/plain"), ("Allow", "POST")])
+            return [b"POST SOAP requests here; the WSDL is at ?wsdl\n"]
+        document = self._wsdl_templates[path].replace(WSDL_PLACEHOLDER.encode(), _base_url(environ, self.runtime.settings).encode())
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(document)))])
+        return [document]
 
     def _call(self, environ, start_response, role: Role, endpoint: Endpoint):
         started = time.perf_counter()
@@ -275,7 +294,12 @@ class Dispatcher:
         try:
             state.caller = self.authenticator.authenticate(token, role)
         except ServiceError as err:
+            if token is not None:  # recorded under the name it claimed, to find failed logins
+                state.claimed = token.username
             return from_error(err)
+        except Exception as exc:  # e.g. a secret key that does not open the stored passwords
+            log.error("authentication could not be checked: %s", type(exc).__name__)
+            return internal_error()
         return None
 
     def _record(self, environ, state: CallState, started: float, response: bytes) -> None:
@@ -284,7 +308,7 @@ class Dispatcher:
             for key, value in _facts_from(environ[ENVIRON_ROOT]).items():
                 setattr(state, key, value)
         duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
-        caller = state.caller.name if state.caller else None
+        caller = state.caller.name if state.caller else state.claimed
         try:
             self.runtime.record_call(
                 at=datetime.now(timezone.utc), service=state.service, caller=caller,
@@ -292,7 +316,7 @@ class Dispatcher:
                 application_no=state.application_no, patient_id=state.patient_id,
                 outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
                 replayed=state.replayed, remote_addr=(environ.get("REMOTE_ADDR") or "")[:64] or None,
-                request_body=environ.get(ENVIRON_BODY), response_body=response,
+                request_body=without_credentials(environ.get(ENVIRON_BODY)), response_body=response,
             )
         except Exception as exc:
             log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
@@ -301,6 +325,27 @@ class Dispatcher:
             state.service, state.operation or "-", caller or "-", state.message_id or "-",
             "FAULT " + code if code else "OK", " (replayed)" if state.replayed else "", duration,
         )
+
+
+WSDL_PLACEHOLDER = "http://his-pacs-ws.invalid"
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def wsdl_template(path: str) -> bytes:
+    _, service = ENDPOINTS[path]
+    endpoint = make_endpoint(service, Context(Settings()))
+    endpoint.doc.wsdl11.build_interface_document(WSDL_PLACEHOLDER + path)
+    return endpoint.doc.wsdl11.get_interface_document()
+
+
+def _base_url(environ, settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url
+    scheme = "https" if environ.get("HTTP_X_FORWARDED_PROTO") == "https" else environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST", "")
+    if not _HOST.match(host):  # never echo a malformed Host header into the document
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return f"{scheme}://{host}"
 
 
 def build_app(settings: Settings, database_url: str) -> Dispatcher:

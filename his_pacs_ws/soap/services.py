@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -40,7 +40,7 @@ class CallState:
     application_no: str | None = None
     patient_id: str | None = None
     replayed: bool = False
-    extra: dict = field(default_factory=dict)
+    claimed: str | None = None  # the user name of a token that was refused
 
 
 def _safe_traceback(exc: BaseException) -> str:
@@ -68,7 +68,17 @@ def invoke(ctx, use_case: Callable, request, result_type):
         )
         raise internal_error() from None
     state.replayed = isinstance(result, Replayed)
+    _note_subject(state, result)
     return build(result_type, result, settings.tz)
+
+
+def _note_subject(state: CallState, result: dict) -> None:
+    """Which application and patient a call was about, when the request did not say (an
+    acknowledgement names only its CriticalValueNo): for the call record's search."""
+    for part in (result, result.get("application"), result.get("critical_value")):
+        if isinstance(part, dict):
+            state.application_no = state.application_no or part.get("application_no")
+            state.patient_id = state.patient_id or part.get("patient_id")
 
 
 def ping(uow, settings: Settings, caller: Caller, request: dict) -> dict:

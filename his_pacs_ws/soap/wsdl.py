@@ -6,18 +6,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from his_pacs_ws.config import Settings
-from his_pacs_ws.soap.app import ENDPOINTS, make_endpoint
-from his_pacs_ws.services.context import Context
+from his_pacs_ws.soap.app import WSDL_PLACEHOLDER, wsdl_template
 
 SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl"}
 
 
 def wsdl_document(path: str, base_url: str) -> bytes:
-    _, service = ENDPOINTS[path]
-    endpoint = make_endpoint(service, Context(Settings()))
-    endpoint.doc.wsdl11.build_interface_document(base_url + path)
-    return endpoint.doc.wsdl11.get_interface_document()
+    return wsdl_template(path).replace(WSDL_PLACEHOLDER.encode(), base_url.encode())
 
 
 XS = "http://www.w3.org/2001/XMLSchema"

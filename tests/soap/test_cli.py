@@ -104,7 +104,9 @@ def test_critical_values_audit_table(database_url, his, pacs):
 def test_messages_search_show_and_prune(server, database_url, his):
     """When two vendors disagree: find the exchange by application number, read it, and
     later drop old bodies while keeping the record."""
-    from tests.soap.conftest import application_request, run_cli
+    from decimal import Decimal
+
+    from tests.soap.conftest import T0, application_request, run_cli, unique
 
     request = application_request()
     his.SubmitApplication(request=request)
@@ -123,6 +125,11 @@ def test_messages_search_show_and_prune(server, database_url, his):
     assert f"<v1:ApplicationNo>{no}</v1:ApplicationNo>" in shown or no in shown.split("--- response ---")[0]
     assert "--- response ---" in shown and "SubmitApplicationResponse" in shown
     assert "小明" in shown  # the exchange as it was: the operator reads the patient's request
+    # by patient: also the calls that named only the application
+    pay = {"MessageId": unique("M"), "ApplicationNo": no, "Amount": Decimal("150.00"), "PaidAt": T0}
+    his.ConfirmPayment(request=pay)
+    by_patient = admin("messages", "search", "--patient-id", request["Patient"]["PatientId"])
+    assert "ConfirmPayment" in by_patient and "SubmitApplication" in by_patient
     by_message = admin("messages", "search", "--message-id", request["MessageId"])
     assert record_id in by_message
     from zeep.exceptions import Fault

@@ -124,6 +124,22 @@ def test_the_critical_value_loop(his, pacs):
     assert fault_code(late_revoke.value) == "InvalidTransition"
 
 
+def test_calls_about_a_critical_value_are_recorded_with_its_application(his, pacs, engine):
+    from sqlalchemy import select
+
+    from his_pacs_ws.db.models import CallRecord
+
+    no = released(his)["ApplicationNo"]
+    number = unique("CV")
+    pacs.RaiseCriticalValue(request={"MessageId": unique("M"), "CriticalValueNo": number, "ApplicationNo": no,
+                                     "Finding": "气胸", "ReportedBy": RADIOLOGIST, "ReportedAt": T0})
+    his.AcknowledgeCriticalValue(request={"MessageId": unique("M"), "CriticalValueNo": number, "ReceivedBy": NURSE,
+                                          "ReceivedAt": T0 + timedelta(minutes=2), "ReadBackConfirmed": True})
+    with engine.connect() as conn:
+        operations = conn.execute(select(CallRecord.operation).where(CallRecord.application_no == no)).scalars().all()
+    assert {"RaiseCriticalValue", "AcknowledgeCriticalValue"} <= set(operations)
+
+
 def test_overdue_and_revoked_values(his, pacs):
     no = released(his)["ApplicationNo"]
     waiting, mistaken = unique("CV"), unique("CV")

@@ -173,10 +173,37 @@ def test_message_ids_are_unique_per_system(base_url):
     assert other.ApplicationNo == second["ApplicationNo"]
 
 
-def test_refusals_are_recorded(base_url, engine):
-    refused(lambda: client(base_url, "his", HIS_USER, "wrong-password-456").Ping())
+def test_refusals_are_recorded_under_the_claimed_name_without_the_password(base_url, engine):
+    refused(lambda: client(base_url, "his", HIS_USER, "wrong-password-456", digest=False).Ping())
+    client(base_url, "his", digest=False).Ping()
     with engine.connect() as conn:
-        last = conn.execute(select(CallRecord.caller, CallRecord.operation, CallRecord.fault_code)
-                            .where(CallRecord.fault_code == "AuthenticationFailed")
-                            .order_by(CallRecord.id.desc()).limit(1)).one()
-    assert last == (None, "Ping", "AuthenticationFailed")
+        rows = conn.execute(select(CallRecord.caller, CallRecord.operation, CallRecord.fault_code,
+                                   CallRecord.request_body)
+                            .where(CallRecord.service == "HIS", CallRecord.operation == "Ping")
+                            .order_by(CallRecord.id.desc()).limit(2)).all()
+    (ok_caller, _, ok_fault, ok_body), (bad_caller, _, bad_fault, bad_body) = rows
+    assert (bad_caller, bad_fault, ok_caller, ok_fault) == (HIS_USER, "AuthenticationFailed", HIS_USER, None)
+    for body in (ok_body, bad_body):  # PasswordText tokens: the record keeps no password
+        assert b"Password" in body and b">***</" in body
+        assert HIS_PASSWORD.encode() not in body and b"wrong-password-456" not in body
+
+
+def test_wsdl_address_follows_each_request(base_url):
+    port = base_url.rsplit(":", 1)[1]
+    forged = requests.get(f"{base_url}/ws/his?wsdl", headers={"Host": "evil.example:666"}, timeout=10)
+    assert b'location="http://evil.example:666/ws/his"' in forged.content  # its own answer only
+    plain = requests.get(f"{base_url}/ws/his?wsdl", timeout=10)
+    assert f'location="http://127.0.0.1:{port}/ws/his"'.encode() in plain.content
+    for host in ('x" onload="1', "a b", "<x>"):
+        odd = requests.get(f"{base_url}/ws/pacs?wsdl", headers={"Host": host}, timeout=10)
+        assert odd.status_code == 200 and host.encode() not in odd.content
+    assert requests.get(f"{base_url}/ws/his", timeout=10).status_code == 405
+
+
+def test_serve_refuses_a_key_that_cannot_open_the_passwords(server, database_url):
+    from his_pacs_ws.services.secrets import new_key
+
+    env = {**server.env, "HIS_PACS_SECRET_KEY": new_key()}
+    result = run_cli("serve", "--database-url", database_url, "--port", "1", env=env)
+    assert result.returncode == 2
+    assert "cannot open the passwords" in result.stderr and HIS_USER in result.stderr

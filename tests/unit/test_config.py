@@ -29,6 +29,12 @@ def test_charge_point_per_department():
     {"HIS_PACS_CHARGE_POINT_BY_DEPARTMENT": "MR"},
     {"HIS_PACS_TIMEZONE": "Mars/Olympus"},
     {"HIS_PACS_PORT": "eighty"},
+    {"HIS_PACS_LOG_LEVEL": "VERBOSE"},
+    {"HIS_PACS_TOKEN_WINDOW_SECONDS": "0"},
+    {"HIS_PACS_SECRET_KEY": "abc"},
+    {"HIS_PACS_SECRET_KEY": "YWJj"},  # base64, but not 32 bytes
+    {"HIS_PACS_PUBLIC_URL": "his-pacs.example"},
+    {"HIS_PACS_AUTH": "maybe"},
 ])
 def test_bad_settings_are_refused_with_their_name(env):
     with pytest.raises(ConfigError) as err:
@@ -39,3 +45,18 @@ def test_bad_settings_are_refused_with_their_name(env):
 def test_cli_flags_win():
     settings = Settings.from_env({"HIS_PACS_PORT": "9000"}).with_overrides(port=9100, host=None)
     assert (settings.port, settings.host) == (9100, "127.0.0.1")
+
+
+def test_unknown_settings_are_named(capsys):
+    Settings.from_env({"HIS_PACS_CHARGE_POINT_BY_DEPRTMENT": "MR=PACS_REGISTER"})
+    assert "HIS_PACS_CHARGE_POINT_BY_DEPRTMENT" in capsys.readouterr().err
+
+
+def test_the_wsdl_announces_the_public_url_or_the_request_host():
+    from his_pacs_ws.soap.app import _base_url
+
+    environ = {"HTTP_HOST": "10.1.2.3:8000", "wsgi.url_scheme": "http", "SERVER_NAME": "s", "SERVER_PORT": "80"}
+    assert _base_url(environ, Settings()) == "http://10.1.2.3:8000"
+    assert _base_url({**environ, "HTTP_X_FORWARDED_PROTO": "https"}, Settings()) == "https://10.1.2.3:8000"
+    assert _base_url(environ, Settings(public_url="https://his-pacs.example")) == "https://his-pacs.example"
+    assert _base_url({**environ, "HTTP_HOST": 'x"><y'}, Settings()) == "http://s:80"
