@@ -4,6 +4,7 @@ critical-value audit. They work beside a running server, on the same database.""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from lxml import etree
@@ -70,7 +71,8 @@ def register(commands, database_options) -> None:
         database_options(parser)
 
 
-def _context(settings: Settings):
+@contextmanager
+def _database(settings: Settings):
     """The database, brought up to date first (quietly: these commands print their own)."""
     import logging
 
@@ -79,7 +81,11 @@ def _context(settings: Settings):
 
     for name in ("alembic", "his_pacs_ws"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
-    return open_context(settings, migrated_database(settings))
+    context = open_context(settings, migrated_database(settings))
+    try:
+        yield context
+    finally:
+        context.engine.dispose()
 
 
 def _fail(message: str, status: int = 1) -> int:
@@ -99,61 +105,63 @@ def _password(args) -> str | None:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def cmd_systems_add(settings: Settings, args) -> int:
-    from his_pacs_ws.services.systems import SystemCommandError, add_system
+def _system_command(settings: Settings, work, done: str, *, needs_password: bool = False, args=None) -> int:
+    """Run one partner-system change; its refusals are one-line messages, exit status 1."""
+    from his_pacs_ws.services.systems import SystemCommandError
 
-    password = _password(args)
-    if password is None:
-        return _fail("give the password on standard input with --password-stdin (never on the command line)", 2)
-    departments = [d.strip() for d in args.departments.split(",") if d.strip()] if args.departments else None
-    context = _context(settings)
-    try:
-        add_system(context.uow(), _box(settings), args.name, args.role, password, departments)
-    except SystemCommandError as err:
-        return _fail(str(err))
-    finally:
-        context.engine.dispose()
-    print(f"system {args.name} added ({args.role}{', departments ' + ','.join(departments) if departments else ''})")
+    password = None
+    if needs_password:
+        password = _password(args)
+        if password is None:
+            return _fail("give the password on standard input with --password-stdin (never on the command line)", 2)
+    with _database(settings) as context:
+        try:
+            work(context, password)
+        except SystemCommandError as err:
+            return _fail(str(err))
+    print(done)
     return 0
+
+
+def cmd_systems_add(settings: Settings, args) -> int:
+    from his_pacs_ws.services.systems import add_system
+
+    departments = [d.strip() for d in args.departments.split(",") if d.strip()] if args.departments else None
+    return _system_command(
+        settings,
+        lambda context, password: add_system(context.uow(), _box(settings), args.name, args.role, password,
+                                             departments),
+        f"system {args.name} added ({args.role}{', departments ' + ','.join(departments) if departments else ''})",
+        needs_password=True, args=args,
+    )
 
 
 def cmd_systems_password(settings: Settings, args) -> int:
-    from his_pacs_ws.services.systems import SystemCommandError, set_password
+    from his_pacs_ws.services.systems import set_password
 
-    password = _password(args)
-    if password is None:
-        return _fail("give the password on standard input with --password-stdin (never on the command line)", 2)
-    context = _context(settings)
-    try:
-        set_password(context.uow(), _box(settings), args.name, password)
-    except SystemCommandError as err:
-        return _fail(str(err))
-    finally:
-        context.engine.dispose()
-    print(f"password of {args.name} set; running servers accept it within 30 seconds")
-    return 0
+    return _system_command(
+        settings,
+        lambda context, password: set_password(context.uow(), _box(settings), args.name, password),
+        f"password of {args.name} set; running servers accept it within 30 seconds",
+        needs_password=True, args=args,
+    )
 
 
 def cmd_systems_enable(settings: Settings, args) -> int:
-    from his_pacs_ws.services.systems import SystemCommandError, set_enabled
+    from his_pacs_ws.services.systems import set_enabled
 
-    context = _context(settings)
-    try:
-        set_enabled(context.uow(), args.name, args.enabled)
-    except SystemCommandError as err:
-        return _fail(str(err))
-    finally:
-        context.engine.dispose()
-    print(f"system {args.name} {'enabled' if args.enabled else 'disabled'}; running servers follow within 30 seconds")
-    return 0
+    return _system_command(
+        settings,
+        lambda context, _: set_enabled(context.uow(), args.name, args.enabled),
+        f"system {args.name} {'enabled' if args.enabled else 'disabled'}; running servers follow within 30 seconds",
+    )
 
 
 def cmd_systems_list(settings: Settings, args) -> int:
     from his_pacs_ws.services.systems import list_systems
 
-    context = _context(settings)
-    systems = list_systems(context.uow())
-    context.engine.dispose()
+    with _database(settings) as context:
+        systems = list_systems(context.uow())
     tz = settings.tz
     print(table(("Name", "Role", "Departments", "Enabled", "Auth failures", "Last failure", "Changed"), [
         (s["name"], s["role"], ",".join(s["departments"]) if s["departments"] else "(all)",
@@ -173,11 +181,10 @@ def cmd_messages_search(settings: Settings, args) -> int:
         until = parse_moment(args.until, tz) if args.until else None
     except ValueError as err:
         return _fail(str(err), 2)
-    context = _context(settings)
-    calls = search_calls(context.uow(), application_no=args.application_no, patient_id=args.patient_id,
-                         message_id=args.message_id, caller=args.system, operation=args.operation,
-                         fault_code=args.fault, since=since, until=until, limit=args.limit)
-    context.engine.dispose()
+    with _database(settings) as context:
+        calls = search_calls(context.uow(), application_no=args.application_no, patient_id=args.patient_id,
+                             message_id=args.message_id, caller=args.system, operation=args.operation,
+                             fault_code=args.fault, since=since, until=until, limit=args.limit)
     print(table(("ID", "At", "Service", "System", "Operation", "MessageId", "ApplicationNo", "Outcome", "ms"), [
         (str(c["id"]), c["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), c["service"], c["caller"] or "-",
          c["operation"] or "-", c["message_id"] or "", c["application_no"] or "",
@@ -202,9 +209,8 @@ def _pretty(body: bytes | None) -> str:
 def cmd_messages_show(settings: Settings, args) -> int:
     from his_pacs_ws.services.records import show_call
 
-    context = _context(settings)
-    call = show_call(context.uow(), args.id)
-    context.engine.dispose()
+    with _database(settings) as context:
+        call = show_call(context.uow(), args.id)
     if call is None:
         return _fail(f"no call record {args.id}")
     tz = settings.tz
@@ -227,9 +233,8 @@ def cmd_messages_prune(settings: Settings, args) -> int:
     if args.older_than < 0:
         return _fail("--older-than takes a number of days, 0 or more", 2)
     before = datetime.now(timezone.utc) - timedelta(days=args.older_than)
-    context = _context(settings)
-    count = prune_bodies(context.uow(), before)
-    context.engine.dispose()
+    with _database(settings) as context:
+        count = prune_bodies(context.uow(), before)
     print(f"dropped the bodies of {count} calls older than {args.older_than} days; their records remain")
     return 0
 
@@ -247,9 +252,8 @@ def cmd_critical_values(settings: Settings, args) -> int:
         }
     except ValueError as err:
         return _fail(str(err), 2)
-    context = _context(settings)
-    values = query_critical_values(context.uow(), settings, Caller("CLI", Role.ADMIN), request)["critical_values"]
-    context.engine.dispose()
+    with _database(settings) as context:
+        values = query_critical_values(context.uow(), settings, Caller("CLI", Role.ADMIN), request)["critical_values"]
 
     def who(staff):
         return staff["name"] if staff else ""
