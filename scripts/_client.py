@@ -47,8 +47,9 @@ def new_id(prefix: str = "") -> str:
 
 
 def now() -> datetime:
-    """The current time with the local offset."""
-    return datetime.now().astimezone()
+    """The current time in whole seconds with the local offset, as the service answers
+    (2026-11-26T09:30:00+08:00): the default of every time a script sends."""
+    return datetime.now().astimezone().replace(microsecond=0)
 
 
 def fault_code(fault: Fault) -> str:
@@ -197,15 +198,23 @@ def critical_values_request(args) -> dict:
     return {k: v for k, v in request.items() if v is not None}
 
 
-def announce(request: dict, flags: dict[str, tuple[str, ...]]) -> None:
-    """Print the MessageId and the generated values a retry must repeat to be the same request."""
-    def pick(path):
-        value = request
-        for key in path:
-            value = value[key]
-        return value.isoformat() if isinstance(value, datetime) else value
+def announce(request: dict, flags: dict[str, tuple | list[tuple]]) -> None:
+    """Print the MessageId and the generated values a retry must repeat to be the same request.
+    `flags` maps a flag to the path of its value in the request (keys and list indexes), or to
+    a list of paths of which the first the request holds counts; a value left out is not printed."""
+    def pick(paths):
+        for path in paths if isinstance(paths, list) else [paths]:
+            value = request
+            try:
+                for key in path:
+                    value = value[key]
+            except (KeyError, IndexError):
+                continue
+            return value.isoformat() if isinstance(value, datetime) else value
+        return None
 
-    again = "".join(f" {flag} {pick(path)}" for flag, path in flags.items())
+    values = {flag: pick(paths) for flag, paths in flags.items()}
+    again = "".join(f" {flag} {value}" for flag, value in values.items() if value is not None)
     print(f"MessageId: {request['MessageId']}")
     print(f"(to retry the same request: --message-id {request['MessageId']}{again})")
 

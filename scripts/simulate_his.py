@@ -12,7 +12,7 @@ Examples:
   simulate_his.py pay A123 --amount 150.00   # prints the flags that repeat it as a retry
   simulate_his.py submit --patient-type INPATIENT --item-code PKG01 --item-name CT增强组套 \\
       --component CT002:CT增强:400.00 --component ZL001:留置针:35.00
-  simulate_his.py reports --application-no A123 --include-preliminary
+  simulate_his.py reports A123 --include-preliminary   # or: reports --patient-id P001
   simulate_his.py ack-critical CV123   # --no-read-back shows the refusal
   simulate_his.py handle-critical CV123 --opinion 已通知主管医生，立即处理
   simulate_his.py publish-emr P001 --patient-type INPATIENT --document 入院记录:入院记录:突发头痛2小时入院 \\
@@ -117,8 +117,8 @@ def build_parser():
 
     reports = commands.add_parser("reports", parents=where,
                                   help="QueryReports (an application's reports with the earlier ones, or a patient's)")
-    reports.add_argument("--application-no")
-    reports.add_argument("--patient-id")
+    reports.add_argument("application_no", nargs="?", metavar="APPLICATION_NO", help="or --patient-id")
+    reports.add_argument("--patient-id", help="all the patient's reports, instead of APPLICATION_NO")
     reports.add_argument("--no-prior", action="store_true",
                          help="only the application's own reports (IncludePrior=false)")
     reports.add_argument("--include-preliminary", action="store_true")
@@ -148,7 +148,8 @@ def build_parser():
                      "order numbers VISIT_NO-O1, ..., so publishing again (with the same visit options) "
                      "and a higher --version replaces them")
     emr.add_argument("--patient-type", choices=PATIENT_TYPES, default="OUTPATIENT")
-    emr.add_argument("--visit-at", type=datetime_arg, default=None, help="ISO date-time (default now)")
+    emr.add_argument("--visit-at", type=datetime_arg,
+                     help="ISO date-time; when not given, VisitAt is left out and a known visit keeps its own")
     emr.add_argument("--department-name", default="内科")
     emr.add_argument("--diagnosis")
     emr.add_argument("--document", type=document_arg, action="append", default=[],
@@ -156,7 +157,7 @@ def build_parser():
     emr.add_argument("--version", type=int, help="document version (server default 1)")
     emr.add_argument("--author", default="王医生")
     emr.add_argument("--recorded-at", type=datetime_arg, default=None,
-                     help="when the documents were written and the orders given (default: the visit time)")
+                     help="when the documents were written and the orders given (default: --visit-at, else now)")
     emr.add_argument("--order", action="append", default=[], metavar="CONTENT", help="an order; repeatable")
 
     ping = commands.add_parser("ping", parents=where, help="Ping")
@@ -231,10 +232,11 @@ def request_for(args) -> dict | None:
 
 
 def publish_emr_request(args) -> dict:
-    visit_no, visit_at = args.visit_no or new_id("V"), args.visit_at or now()
-    recorded_at = args.recorded_at or visit_at
-    visit = {"VisitNo": visit_no, "PatientType": args.patient_type, "VisitAt": visit_at,
-             "DepartmentName": args.department_name}
+    visit_no = args.visit_no or new_id("V")
+    recorded_at = args.recorded_at or args.visit_at or now()
+    visit = {"VisitNo": visit_no, "PatientType": args.patient_type, "DepartmentName": args.department_name}
+    if args.visit_at:
+        visit["VisitAt"] = args.visit_at
     if args.diagnosis:
         visit["Diagnosis"] = args.diagnosis
     documents = [{"DocumentId": f"{visit_no}-D{n}", **doc, "AuthorName": args.author, "RecordedAt": recorded_at}
@@ -257,7 +259,8 @@ RETRY_FLAGS = {
     "cancel": {"--cancelled-at": ("CancelledAt",)},
     "ack-critical": {"--received-at": ("ReceivedAt",)},
     "handle-critical": {"--handled-at": ("HandledAt",)},
-    "publish-emr": {"--visit-no": ("Visit", "VisitNo"), "--visit-at": ("Visit", "VisitAt")},
+    "publish-emr": {"--visit-no": ("Visit", "VisitNo"),
+                    "--recorded-at": [("Documents", "EmrDocument", 0, "RecordedAt"), ("Orders", "EmrOrder", 0, "OrderedAt")]},
 }
 OPERATIONS = {"submit": "SubmitApplication", "pay": "ConfirmPayment", "send": "SendInpatientOrder",
               "cancel": "CancelApplication", "get": "GetApplication", "charges": "QueryCharges",
@@ -268,8 +271,11 @@ OPERATIONS = {"submit": "SubmitApplication", "pay": "ConfirmPayment", "send": "S
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("charges", "reports") and not (args.application_no or args.patient_id):
-        print(f"{args.command}: give --application-no or --patient-id", file=sys.stderr)
+    if args.command == "charges" and not (args.application_no or args.patient_id):
+        print("charges: give --application-no or --patient-id", file=sys.stderr)
+        return 2
+    if args.command == "reports" and (args.application_no is None) == (args.patient_id is None):
+        print("reports: give APPLICATION_NO or --patient-id (exactly one of them)", file=sys.stderr)
         return 2
     if args.command == "publish-emr" and not (args.document or args.order):
         print("publish-emr: give --document or --order", file=sys.stderr)

@@ -15,6 +15,7 @@ Examples:
   simulate_pacs.py report A123 FINAL --report-no R1 --impression 腔隙性脑梗死 --image-url http://pacs/wado?1
   simulate_pacs.py critical A123 --finding 左侧大量气胸   # then: critical-values --application-no A123
   simulate_pacs.py emr P001 --scope ALL_VISITS --include-orders
+  simulate_pacs.py emr P001 --application-no A123   # the patient id comes first, also here
 """
 
 from __future__ import annotations
@@ -146,11 +147,14 @@ def build_parser():
     commands.add_parser("critical-values", parents=[*where, critical_values_parser()],
                         help="QueryCriticalValues (every step of the loop: who and when)")
 
-    emr = commands.add_parser("emr", parents=where, help="QueryEmr (the patient's records, while reporting)")
-    emr.add_argument("patient_id")
+    emr = commands.add_parser("emr", parents=where, help="QueryEmr PATIENT_ID (the patient's records, while reporting)",
+                              usage="%(prog)s PATIENT_ID [--application-no NO | --visit-no NO] [options]",
+                              description="QueryEmr always names the patient: PATIENT_ID comes first, also with "
+                                          "--application-no or --visit-no, which only pick the current visit.")
+    emr.add_argument("patient_id", metavar="PATIENT_ID", help="the patient's HIS 登记号 (required)")
     emr.add_argument("--scope", choices=("CURRENT_VISIT", "ALL_VISITS"), help="server default CURRENT_VISIT")
-    emr.add_argument("--visit-no", help="anchors the current visit")
-    emr.add_argument("--application-no", help="anchors the current visit")
+    emr.add_argument("--visit-no", help="anchors the current visit (with PATIENT_ID)")
+    emr.add_argument("--application-no", help="anchors the current visit (with PATIENT_ID)")
     emr.add_argument("--include-orders", action="store_true")
     emr.add_argument("--document-type", action="append", default=[], help="e.g. 入院记录; repeatable")
     emr.add_argument("--from", dest="from_", type=datetime_arg, help="ISO date-time")

@@ -164,7 +164,7 @@ def test_pacs_reports_and_his_reads_the_report(base_url):
     preliminary = run(*report, "PRELIMINARY", "--report-no", report_no)
     assert preliminary.returncode == 0, preliminary.stderr
     assert "Status: REPORTED" in preliminary.stdout and "ReportVersion: 1" in preliminary.stdout
-    assert run(*his, "reports", "--application-no", application_no).stdout.strip() == "(none)"
+    assert run(*his, "reports", application_no).stdout.strip() == "(none)"
     final = run(*report, "FINAL", "--report-no", report_no, "--impression", "腔隙性脑梗死",
                 "--image-url", "http://pacs.example/wado?1", "--image-url", "http://pacs.example/wado?2")
     assert final.returncode == 0, final.stderr
@@ -175,6 +175,20 @@ def test_pacs_reports_and_his_reads_the_report(base_url):
         assert words in reports.stdout
     again = run(*report, "FINAL", "--report-no", report_no)
     assert again.returncode == 1 and "FAULT InvalidTransition" in again.stderr
+
+
+def test_reports_takes_the_application_no_like_get_or_a_patient_id(base_url):
+    patient_id = unique("P")
+    application_no = examined(base_url, patient_id)
+    assert run("simulate_pacs.py", "--url", base_url, "report", application_no, "FINAL").returncode == 0
+    reports = ["simulate_his.py", "--url", base_url, "reports"]
+    by_application, by_patient = run(*reports, application_no), run(*reports, "--patient-id", patient_id)
+    assert by_application.returncode == by_patient.returncode == 0, by_application.stderr + by_patient.stderr
+    assert f"ApplicationNo: {application_no}" in by_application.stdout
+    assert by_application.stdout == by_patient.stdout
+    for wrong in ([], [application_no, "--patient-id", patient_id]):
+        refused = run(*reports, *wrong)
+        assert refused.returncode == 2 and "APPLICATION_NO or --patient-id" in refused.stderr
 
 
 def test_pacs_raises_a_critical_value_and_his_closes_the_loop(base_url):
