@@ -82,21 +82,25 @@ def server(database_url, tmp_path_factory):
              "--port", str(port), "--workers", "2"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(url + "/health", timeout=1).ok:
+                    break
+            except requests.RequestException:  # not up yet, or busy starting
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not start:\n" + log_path.read_text())
+            time.sleep(0.2)
+        yield Server(url, log_path, env)
+    finally:  # whatever happened, the server does not outlive the tests
+        process.terminate()
         try:
-            if requests.get(url + "/health", timeout=1).ok:
-                break
-        except requests.RequestException:  # not up yet, or busy starting
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             process.kill()
-            raise RuntimeError("server did not start:\n" + log_path.read_text())
-        time.sleep(0.2)
-    yield Server(url, log_path, env)
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
