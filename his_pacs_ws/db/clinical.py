@@ -26,6 +26,10 @@ class ReportRepository:
     def __init__(self, session: Session):
         self.session = session
 
+    def lock(self, report_no: str) -> None:
+        """A transaction lock on the report number (its rows may not exist yet)."""
+        self.session.execute(select(func.pg_advisory_xact_lock(func.hashtext("report:" + report_no))))
+
     def versions(self, report_no: str) -> list[Report]:
         """Every version of a report, oldest first."""
         return list(self.session.scalars(
@@ -78,7 +82,7 @@ class CriticalValueFilter:
     reported_to: datetime | None = None
     overdue_at: datetime | None = None  # only values overdue as of this time
     departments: Sequence[str] | None = None  # a caller restricted to these departments
-    limit: int = 1000
+    limit: int | None = 1000
 
 
 class CriticalValueRepository:
@@ -154,11 +158,17 @@ class EmrRepository:
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
 
-    def order(self, order_no: str) -> EmrOrder | None:
-        return self.session.scalars(select(EmrOrder).where(EmrOrder.order_no == order_no)).one_or_none()
+    def order(self, order_no: str, *, for_update: bool = False) -> EmrOrder | None:
+        stmt = select(EmrOrder).where(EmrOrder.order_no == order_no)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
 
-    def add(self, row) -> None:
-        self.session.add(row)
+    def insert_document(self, values: dict) -> int | None:
+        return insert_returning_id(self.session, EmrDocument, values, ["document_id"])
+
+    def insert_order(self, values: dict) -> int | None:
+        return insert_returning_id(self.session, EmrOrder, values, ["order_no"])
 
     def flush(self) -> None:
         self.session.flush()

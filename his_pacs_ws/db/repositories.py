@@ -92,8 +92,21 @@ class ApplicationRepository:
     def upsert_patient(self, values: dict) -> int:
         return _upsert(self.session, Patient, values, "patient_id")
 
-    def upsert_visit(self, values: dict) -> int:
-        return _upsert(self.session, Visit, values, "visit_no")
+    def upsert_visit(self, values: dict) -> tuple[int, int]:
+        """Insert or update a visit: (its id, the patient it belongs to). A visit never moves
+        to another patient: the caller compares and refuses."""
+        updates = {k: v for k, v in values.items() if k not in ("visit_no", "patient_pk") and v is not None}
+        updates["updated_at"] = func.now()
+        stmt = (
+            insert(Visit).values(**values)
+            .on_conflict_do_update(index_elements=["visit_no"], set_=updates, where=Visit.patient_pk == values["patient_pk"])
+            .returning(Visit.id, Visit.patient_pk)
+        )
+        row = self.session.execute(stmt).one_or_none()
+        if row is None:  # the visit exists for another patient: report its owner
+            row = self.session.execute(
+                select(Visit.id, Visit.patient_pk).where(Visit.visit_no == values["visit_no"])).one()
+        return row.id, row.patient_pk
 
     def insert(self, values: dict) -> int | None:
         return insert_returning_id(self.session, Application, values, ["application_no"])
@@ -403,11 +416,3 @@ class MessageRepository:
             ["caller", "message_id"],
         )
 
-    def calls(self, *, application_no: str | None = None, message_id: str | None = None,
-              limit: int = 100) -> list[CallRecord]:
-        stmt = select(CallRecord).order_by(CallRecord.id.desc()).limit(limit)
-        if application_no:
-            stmt = stmt.where(CallRecord.application_no == application_no)
-        if message_id:
-            stmt = stmt.where(CallRecord.message_id == message_id)
-        return list(self.session.scalars(stmt))

@@ -56,5 +56,6 @@ def is_overdue(deadline: datetime, received_at: datetime | None, revoked_at: dat
 def minutes_between(start: datetime, end: datetime | None) -> Decimal | None:
     if end is None:
         return None
-    minutes = Decimal((end - start).total_seconds()) / 60
+    delta = end - start
+    minutes = (Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6) / 60
     return max(minutes, Decimal(0)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)

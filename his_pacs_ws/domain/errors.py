@@ -143,6 +143,12 @@ class PatientNotFound(ServiceError):
     code = "PatientNotFound"
 
 
+class PatientMismatch(ServiceError):
+    """A VisitNo, DocumentId or OrderNo that belongs to another patient."""
+
+    code = "PatientMismatch"
+
+
 class Unavailable(ServiceError):
     """The database cannot be reached; the caller may retry with the same MessageId."""
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Application
 from his_pacs_ws.domain import billing
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import RefundSource, Trigger
 from his_pacs_ws.domain.errors import (
     AmountMismatch,
@@ -16,8 +16,14 @@ from his_pacs_ws.domain.errors import (
     ApplicationNotFound,
     NotInpatient,
     NotOutpatient,
+    PatientMismatch,
 )
-from his_pacs_ws.domain.status import PatientType, Status, check_his_cancel, check_release
+from his_pacs_ws.domain.status import (
+    PatientType,
+    Status,
+    check_his_cancel,
+    check_release,
+)
 from his_pacs_ws.services import ledger
 from his_pacs_ws.services.common import (
     application_detail,
@@ -33,8 +39,6 @@ from his_pacs_ws.services.common import (
 )
 from his_pacs_ws.services.messages import run_once
 from his_pacs_ws.services.reports import report_record
-
-
 
 
 def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
@@ -61,11 +65,13 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Applica
     patient_pk = uow.applications.upsert_patient(
         {k: patient.get(k) for k in ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")}
     )
-    visit_pk = uow.applications.upsert_visit(
+    visit_pk, owner = uow.applications.upsert_visit(
         {"patient_pk": patient_pk, **{k: visit.get(k) for k in (
             "visit_no", "patient_type", "visit_at", "inpatient_no", "ward_code", "ward_name",
             "bed_no", "department_code", "department_name", "diagnosis")}}
     )
+    if owner != patient_pk:
+        raise PatientMismatch(f"visit {visit['visit_no']} belongs to another patient")
     pk = uow.applications.insert({
         "application_no": req["application_no"],
         "request_hash": content,

@@ -15,14 +15,18 @@ from datetime import datetime, timedelta, timezone
 
 from his_pacs_ws.domain.access import Caller, Role, check_role
 from his_pacs_ws.domain.errors import AuthenticationFailed
-from his_pacs_ws.domain.usernametoken import Token, TokenRefused, check_fresh, check_password
+from his_pacs_ws.domain.usernametoken import (
+    Token,
+    TokenRefused,
+    check_fresh,
+    check_password,
+)
 from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 30
-NONCE_KEEP = timedelta(minutes=15)  # longer than the Created window on either side
 PRUNE_EVERY_SECONDS = 60
 REFUSAL = "authentication failed"
 
@@ -40,6 +44,9 @@ class Authenticator:
         self.context = context
         self.box = box
         self.window = timedelta(seconds=context.settings.token_window_seconds)
+        # A token is fresh while Created is within the window on either side of the clock,
+        # so for up to twice the window: its nonce must be remembered at least that long.
+        self.nonce_keep = 2 * self.window + timedelta(minutes=1)
         self._cache: dict[str, _Known] = {}
         self._last_prune = 0.0
 
@@ -81,7 +88,7 @@ class Authenticator:
         with self.context.uow() as uow:
             fresh = uow.systems.use_nonce(system, base64.b64encode(nonce).decode("ascii")[:128], now)
             if time.monotonic() - self._last_prune > PRUNE_EVERY_SECONDS:
-                uow.systems.prune_nonces(now - NONCE_KEEP)
+                uow.systems.prune_nonces(now - self.nonce_keep)
                 self._last_prune = time.monotonic()
             uow.commit()
         return fresh

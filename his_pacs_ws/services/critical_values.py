@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.clinical import CriticalValueFilter
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import CriticalValue
 from his_pacs_ws.domain import critical
+from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.domain.critical import CriticalStatus
 from his_pacs_ws.domain.errors import CriticalValueExists, CriticalValueNotFound
 from his_pacs_ws.services.common import fingerprint, load_for_pacs, now, staff, without
 from his_pacs_ws.services.messages import run_once
+
+
+QUERY_LIMIT = 1000
 
 
 def critical_value_record(cv: CriticalValue, application_no: str, at: datetime | None = None) -> dict:
@@ -147,6 +150,7 @@ def query_critical_values(uow: UnitOfWork, settings: Settings, caller: Caller, r
         reported_to=request.get("to"),
         overdue_at=at if request.get("overdue_only") else None,
         departments=caller.department_list,
+        limit=None if caller.role is Role.ADMIN else QUERY_LIMIT,  # the audit sees every loop
     )
     with uow:
         return {"critical_values": [critical_value_record(cv, no, at)

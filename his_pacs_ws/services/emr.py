@@ -3,11 +3,16 @@ reporting, and every read is recorded as an access to that patient's record."""
 
 from __future__ import annotations
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
-from his_pacs_ws.db.models import EmrDocument, EmrOrder
-from his_pacs_ws.domain.errors import AccessDenied, ApplicationNotFound, PatientNotFound, SchemaValidationError
+from his_pacs_ws.domain.access import Caller
+from his_pacs_ws.domain.errors import (
+    AccessDenied,
+    ApplicationNotFound,
+    PatientMismatch,
+    PatientNotFound,
+    SchemaValidationError,
+)
 from his_pacs_ws.services.common import now
 from his_pacs_ws.services.messages import run_once
 
@@ -41,40 +46,52 @@ def publish_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
 
 
 def _visit(uow: UnitOfWork, patient_pk: int, visit: dict) -> int:
-    existing = uow.emr.visit(visit["visit_no"])
-    if existing is not None and existing.patient_pk != patient_pk:
-        raise SchemaValidationError(f"visit {visit['visit_no']} belongs to another patient")
     values = {"visit_no": visit["visit_no"], "patient_pk": patient_pk}
     values.update({k: visit.get(k) for k in VISIT_FIELDS})
-    return uow.applications.upsert_visit(values)
+    visit_pk, owner = uow.applications.upsert_visit(values)
+    if owner != patient_pk:
+        raise PatientMismatch(f"visit {visit['visit_no']} belongs to another patient")
+    return visit_pk
 
 
 def _document(uow: UnitOfWork, patient_pk: int, visit_pk: int, doc: dict) -> bool:
-    """Store or replace one document; False when the stored version is as new or newer."""
+    """Store or replace one document; False when the stored version is as new or newer.
+
+    A new DocumentId is inserted with ON CONFLICT DO NOTHING, so two publishes racing with
+    it wait for each other on the key instead of one failing."""
     version = doc.get("version") or 1
+    values = {
+        "patient_pk": patient_pk, "visit_pk": visit_pk, "version": version,
+        "document_type": doc["document_type"], "title": doc["title"], "content": doc["content"],
+        "author_name": doc.get("author_name"), "recorded_at": doc["recorded_at"], "updated_at": now(),
+    }
+    if uow.emr.insert_document({"document_id": doc["document_id"], **values}) is not None:
+        return True
     existing = uow.emr.document(doc["document_id"], for_update=True)
-    if existing is not None and existing.patient_pk != patient_pk:
-        raise SchemaValidationError(f"document {doc['document_id']} belongs to another patient")
-    if existing is not None and existing.version >= version:
+    if existing.patient_pk != patient_pk:
+        raise PatientMismatch(f"document {doc['document_id']} belongs to another patient")
+    if existing.version >= version:
         return False
-    row = existing or EmrDocument(document_id=doc["document_id"])
-    row.patient_pk, row.visit_pk, row.version = patient_pk, visit_pk, version
-    row.document_type, row.title, row.content = doc["document_type"], doc["title"], doc["content"]
-    row.author_name, row.recorded_at, row.updated_at = doc.get("author_name"), doc["recorded_at"], now()
-    uow.emr.add(row)
+    for key, value in values.items():
+        setattr(existing, key, value)
     uow.emr.flush()
     return True
 
 
 def _order(uow: UnitOfWork, patient_pk: int, visit_pk: int, order: dict) -> None:
-    existing = uow.emr.order(order["order_no"])
-    if existing is not None and existing.patient_pk != patient_pk:
-        raise SchemaValidationError(f"order {order['order_no']} belongs to another patient")
-    row = existing or EmrOrder(order_no=order["order_no"])
-    row.patient_pk, row.visit_pk = patient_pk, visit_pk
-    row.order_type, row.content, row.ordered_at = order.get("order_type"), order["content"], order["ordered_at"]
-    row.status, row.updated_at = order.get("status"), now()
-    uow.emr.add(row)
+    """Store or replace one order: the latest publish wins."""
+    values = {
+        "patient_pk": patient_pk, "visit_pk": visit_pk, "order_type": order.get("order_type"),
+        "content": order["content"], "ordered_at": order["ordered_at"], "status": order.get("status"),
+        "updated_at": now(),
+    }
+    if uow.emr.insert_order({"order_no": order["order_no"], **values}) is not None:
+        return
+    existing = uow.emr.order(order["order_no"], for_update=True)
+    if existing.patient_pk != patient_pk:
+        raise PatientMismatch(f"order {order['order_no']} belongs to another patient")
+    for key, value in values.items():
+        setattr(existing, key, value)
     uow.emr.flush()
 
 
@@ -92,7 +109,7 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict
             raise AccessDenied("this system serves no department that examines this patient")
         visits = uow.emr.visits_of(patient.id)
         if scope == "CURRENT_VISIT":
-            anchor = _anchor(uow, patient, visits, request)
+            anchor = _anchor(uow, caller, patient, visits, request)
             visits = [v for v in visits if v.id == anchor] if anchor else visits[:1]
         pks = [v.id for v in visits]
         documents = uow.emr.documents(pks, types=request.get("document_types"),
@@ -117,16 +134,17 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict
         }
 
 
-def _anchor(uow: UnitOfWork, patient, visits, request: dict) -> int | None:
+def _anchor(uow: UnitOfWork, caller: Caller, patient, visits, request: dict) -> int | None:
     if request.get("visit_no"):
         match = [v.id for v in visits if v.visit_no == request["visit_no"]]
         if not match:
-            raise SchemaValidationError(f"visit {request['visit_no']} is not a visit of this patient")
+            raise PatientMismatch(f"visit {request['visit_no']} is not a visit of this patient")
         return match[0]
     if request.get("application_no"):
         app = uow.applications.get(request["application_no"])
-        if app is None or app.patient_pk != patient.id:
+        if app is None or app.patient_pk != patient.id or app.released_at is None:
             raise ApplicationNotFound(f"application {request['application_no']} is not this patient's")
+        caller.check_department(app.executing_department_code, app.application_no)
         return app.visit_pk
     return None
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Application
 from his_pacs_ws.db.repositories import LedgerScope, LineWithRefunds
 from his_pacs_ws.domain import billing
-from his_pacs_ws.domain.billing import LineBalance, RefundSource, Trigger
+from his_pacs_ws.domain.access import Caller, Role
+from his_pacs_ws.domain.billing import ChargePoint, LineBalance, RefundSource, Trigger
 from his_pacs_ws.domain.errors import (
     ChargeNotAllowed,
     ChargeNotFound,
@@ -23,7 +23,6 @@ from his_pacs_ws.domain.errors import (
     RefundRequestExists,
     SchemaValidationError,
 )
-from his_pacs_ws.domain.billing import ChargePoint
 from his_pacs_ws.domain.status import RANK, PatientType, Status
 from his_pacs_ws.services.common import (
     charge_line,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain import errors
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.errors import MessageIdReused, ServiceError
 from his_pacs_ws.services.common import fingerprint, jsonable, without
 

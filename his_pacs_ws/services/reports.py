@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.models import Report
-from his_pacs_ws.domain.errors import ApplicationNotFound, InvalidTransition, SchemaValidationError
-from his_pacs_ws.domain.reports import ISSUED, ResultStatus, apply_report, check_verification
+from his_pacs_ws.domain.access import Caller
+from his_pacs_ws.domain.errors import (
+    ApplicationNotFound,
+    InvalidTransition,
+    SchemaValidationError,
+)
+from his_pacs_ws.domain.reports import (
+    ISSUED,
+    ResultStatus,
+    apply_report,
+    check_verification,
+)
 from his_pacs_ws.domain.status import Status
 from his_pacs_ws.services import ledger
 from his_pacs_ws.services.common import (
@@ -54,16 +63,15 @@ def push_report(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
         result = ResultStatus(req["result_status"])
         check_verification(result, req.get("verifying_doctor"), req.get("verified_at"))
         app = load_for_pacs(uow, req["application_no"], caller)
+        uow.reports.lock(req["report_no"])  # pushes of one ReportNo, even for two applications, take turns
         versions = uow.reports.versions(req["report_no"])
         if versions and versions[0].application_pk != app.id:
             raise InvalidTransition(f"report {req['report_no']} belongs to another application")
         content = fingerprint({k: req.get(k) for k in CONTENT_FIELDS})
-        # The same content pushed again (a retry under a new MessageId) is answered with the
-        # version it matches, unless a withdrawal came since: then it is a new push.
-        since = max((v.version for v in versions if v.result_status == ResultStatus.WITHDRAWN.value), default=0)
-        same = next((v for v in versions if v.version >= since and v.content_hash == content), None)
-        if same is not None:
-            return {"application": application_state(app), "report_version": same.version,
+        # The latest version pushed again (a retry under a new MessageId) is answered with its
+        # number; anything else is a new push, even if it repeats an older version.
+        if versions and versions[-1].content_hash == content:
+            return {"application": application_state(app), "report_version": versions[-1].version,
                     "applied": False}
         latest = ResultStatus(versions[-1].result_status) if versions else None
         previous = Status(app.status)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.repositories import ApplicationFilter
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.errors import SchemaValidationError
-from his_pacs_ws.domain.status import UNDO, PacsEvent, Status, apply_pacs_event, superseding_statuses
+from his_pacs_ws.domain.status import (
+    UNDO,
+    PacsEvent,
+    Status,
+    apply_pacs_event,
+    superseding_statuses,
+)
 from his_pacs_ws.services import ledger
 from his_pacs_ws.services.common import (
     application_detail,

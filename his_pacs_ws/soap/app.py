@@ -27,7 +27,7 @@ from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
 from his_pacs_ws.soap.services import CallState, HisService, PacsService
 from his_pacs_ws.soap.types import TNS
-from his_pacs_ws.soap.wssecurity import MalformedToken, read_token
+from his_pacs_ws.soap.wssecurity import WSSE, MalformedToken, read_token
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +172,22 @@ def fault_envelope(f: Fault) -> bytes:
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 # The record keeps the exchange as it crossed the wire, less the credentials: a PasswordText
 # password (or a digest and its nonce) must not be readable from the database.
-_CREDENTIALS = re.compile(rb"(<(?:[\w.-]+:)?(?:Password|Nonce)\b[^>]*>)[^<]*(</)")
+_CREDENTIALS = re.compile(rb"(<(?:[\w.-]+:)?(Password|Nonce)\b[^>]*>).*?(</(?:[\w.-]+:)?\2\s*>)", re.DOTALL)
+_SECRET_TAGS = (f"{{{WSSE}}}Password", f"{{{WSSE}}}Nonce")
 
 
-def without_credentials(body: bytes | None) -> bytes | None:
-    return _CREDENTIALS.sub(rb"\1***\2", body) if body else body
+def without_credentials(body: bytes | None, root=None) -> bytes | None:
+    """The request as recorded: passwords, digests and nonces masked. A parsed request is
+    masked in its tree (CDATA, comments and any encoding included) and serialized again;
+    one that did not parse, textually."""
+    if root is not None:
+        header = root.find(f"{{{SOAP_ENV}}}Header")
+        if header is not None:
+            for node in header.iter(*_SECRET_TAGS):
+                node[:] = []
+                node.text = "***"
+        return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+    return _CREDENTIALS.sub(rb"\1***\3", body) if body else body
 # Entities are never expanded, nothing is fetched, and lxml's limits on depth and size
 # stay on: this parser only looks at the request before spyne does.
 _GUARD_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -189,12 +200,16 @@ def _facts_from(root) -> dict:
     operation = next(iter(body), None) if body is not None else None
     if operation is None or not isinstance(operation.tag, str):
         return {}
-    facts = {"operation": etree.QName(operation).localname[:64]}
+    facts = {"operation": _printable(etree.QName(operation).localname)}
     for name in ("MessageId", "ApplicationNo", "PatientId"):
         node = operation.find(f".//{{{TNS}}}{name}")
         if node is not None and node.text:
-            facts[snake(name)] = node.text.strip()[:64]
+            facts[snake(name)] = _printable(node.text)
     return facts
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text.strip() if ch.isprintable())[:64]
 
 
 class Dispatcher:
@@ -316,13 +331,14 @@ class Dispatcher:
                 application_no=state.application_no, patient_id=state.patient_id,
                 outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
                 replayed=state.replayed, remote_addr=(environ.get("REMOTE_ADDR") or "")[:64] or None,
-                request_body=without_credentials(environ.get(ENVIRON_BODY)), response_body=response,
+                request_body=without_credentials(environ.get(ENVIRON_BODY), environ.get(ENVIRON_ROOT)),
+                response_body=response,
             )
         except Exception as exc:
             log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
-        log.info(
-            "%s %s caller=%s message_id=%s outcome=%s%s %.1fms",
-            state.service, state.operation or "-", caller or "-", state.message_id or "-",
+        log.info(  # %r: names and ids of a refused call come from an unauthenticated body
+            "%s %r caller=%r message_id=%r outcome=%s%s %.1fms",
+            state.service, state.operation, caller, state.message_id,
             "FAULT " + code if code else "OK", " (replayed)" if state.replayed else "", duration,
         )
 

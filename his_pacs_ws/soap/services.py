@@ -100,7 +100,8 @@ def operation(request_type, result_type, *, optional_request: bool = False):
 
 
 class HisService(ServiceBase):
-    """Called by HIS: orders, payment, the nurse's send, cancellation, and reading back."""
+    """Called by HIS: orders, payment, the nurse's send, cancellation, reading back, critical
+    values and EMR publishing."""
 
     @operation(t.SubmitApplicationRequest, t.SubmitApplicationResult)
     def SubmitApplication(ctx, request):
@@ -152,7 +153,8 @@ class HisService(ServiceBase):
 
 
 class PacsService(ServiceBase):
-    """Called by PACS/RIS: the worklist, status events, charges and refunds."""
+    """Called by PACS/RIS: the worklist, status events, charges and refunds, reports,
+    critical values and EMR reading."""
 
     @operation(t.QueryApplicationsRequest, t.QueryApplicationsResult)
     def QueryApplications(ctx, request):

@@ -54,6 +54,7 @@ def test_an_application_anchors_the_current_visit(hospital):
     from his_pacs_ws.services import applications
 
     applications.submit_application(hospital.uow(), hospital.settings, HIS, request)
+    hospital.send(request["application_no"])  # released: PACS may anchor on it
     patient_id = request["patient"]["patient_id"]
     hospital.publish(patient_id, {**request["visit"], "visit_at": T0 - timedelta(days=2)}, [doc()])
     hospital.publish(patient_id, visit(days_ago=0), [doc()])
@@ -107,11 +108,42 @@ def test_unknown_patient(hospital):
 def test_a_visit_of_another_patient(hospital):
     a, b, v = unique("P"), unique("P"), visit()
     hospital.publish(a, v, [doc()])
-    with pytest.raises(errors.SchemaValidationError):
+    with pytest.raises(errors.PatientMismatch):
         hospital.publish(b, v, [doc()])
     hospital.publish(b, visit(), [doc()])
-    with pytest.raises(errors.SchemaValidationError):
+    with pytest.raises(errors.PatientMismatch):
         hospital.emr(b, visit_no=v["visit_no"])
+
+
+def test_an_application_cannot_move_a_visit_to_another_patient(hospital):
+    """Many HIS number visits per patient: a clash must not hand one patient's records to another."""
+    a, v = unique("P"), visit()
+    hospital.publish(a, v, [doc(content="患者A的病历")])
+    clash = hospital.submit_request(patient_type="INPATIENT", visit=v)
+    from his_pacs_ws.services import applications
+
+    with pytest.raises(errors.PatientMismatch):
+        applications.submit_application(hospital.uow(), hospital.settings, HIS, clash)
+    [kept] = hospital.emr(a)["visits"]
+    assert kept["documents"][0]["content"] == "患者A的病历"
+
+
+def test_documents_of_another_patient_are_refused(hospital):
+    a, b, document_id = unique("P"), unique("P"), unique("DOC")
+    hospital.publish(a, visit(), [doc(document_id)])
+    with pytest.raises(errors.PatientMismatch):
+        hospital.publish(b, visit(), [doc(document_id, version=5)])
+
+
+def test_concurrent_publishes_of_one_document_both_answer(hospital):
+    from tests.integration.test_races import run_together
+
+    patient, document_id = unique("P"), unique("DOC")
+    hospital.publish(patient, visit(), [doc()])  # the patient exists
+    outcomes = run_together(*[
+        (lambda v=visit(): hospital.publish(patient, v, [doc(document_id, version=2)])) for _ in range(4)])
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    assert sorted(o["documents_stored"] for o in outcomes) == [0, 0, 0, 1]
 
 
 def test_nothing_to_publish(hospital):
@@ -127,3 +159,22 @@ def test_every_read_is_recorded(hospital, sessions):
         [access] = session.scalars(select(EmrAccess).where(EmrAccess.patient_id == patient_id)).all()
     assert (access.caller, access.requested_by_name, access.scope, access.documents_returned) == (
         "PACS", "赵医生", "ALL_VISITS", 2)
+
+
+def test_an_anchor_pacs_cannot_see_is_refused(hospital):
+    from his_pacs_ws.domain.access import Caller, Role
+    from his_pacs_ws.services import emr as emr_service
+
+    request = hospital.submit_request(patient_type="INPATIENT", executing="MR")
+    from his_pacs_ws.services import applications
+
+    applications.submit_application(hospital.uow(), hospital.settings, HIS, request)
+    patient_id = request["patient"]["patient_id"]
+    hospital.publish(patient_id, request["visit"], [doc()])
+    with pytest.raises(errors.ApplicationNotFound):  # not sent by the nurse yet
+        hospital.emr(patient_id, application_no=request["application_no"])
+    hospital.send(request["application_no"])
+    ct_only = Caller("pacs-ct", Role.PACS, frozenset({"CT"}))
+    with pytest.raises(errors.AccessDenied):
+        emr_service.query_emr(hospital.uow(), hospital.settings, ct_only,
+                              {"patient_id": patient_id, "application_no": request["application_no"]})

@@ -165,3 +165,33 @@ def test_query_reports_needs_a_key(hospital):
     assert hospital.reports(patient_id=unique("P"))["reports"] == []
 
 
+
+
+def test_withdrawing_twice_is_two_withdrawals(hospital):
+    no = hospital.released()
+    hospital.push(no, "FINAL", impression="a")
+    hospital.push(no, "WITHDRAWN", minutes=90)
+    hospital.push(no, "FINAL", impression="b", minutes=100)
+    again = hospital.push(no, "WITHDRAWN", minutes=90)  # the same fields as the first withdrawal
+    assert (again["applied"], again["report_version"], again["application"]["status"]) == (True, 4, "EXAMINED")
+
+
+def test_going_back_to_an_earlier_draft_is_a_new_version(hospital):
+    no = hospital.released()
+    hospital.push(no, "PRELIMINARY", findings="a")
+    hospital.push(no, "PRELIMINARY", findings="b")
+    back = hospital.push(no, "PRELIMINARY", findings="a")
+    assert (back["applied"], back["report_version"]) == (True, 3)
+    [report] = hospital.reports(application_no=no, include_preliminary=True)["reports"]
+    assert report["findings"] == "a"
+
+
+def test_one_report_number_pushed_for_two_applications_at_once(hospital):
+    from tests.integration.test_races import run_together
+
+    for _ in range(5):
+        a, b = hospital.released(), hospital.released()
+        report_no = unique("RPT")
+        outcomes = run_together(lambda: hospital.push(a, "PRELIMINARY", report_no=report_no),
+                                lambda: hospital.push(b, "PRELIMINARY", report_no=report_no))
+        assert sorted(type(o).__name__ for o in outcomes) == ["InvalidTransition", "dict"]

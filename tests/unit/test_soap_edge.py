@@ -73,3 +73,51 @@ def test_response_times_are_whole_seconds():
         "unit_price": "1.00", "amount": "1.00", "refunded_quantity": "0", "refunded_amount": "0",
         "trigger": "PAYMENT", "charged_at": "2026-11-26T01:00:00.987654+00:00"}]}, SHANGHAI).Charges
     assert line.ChargedAt.isoformat() == "2026-11-26T09:00:00+08:00"
+
+
+def test_recorded_requests_never_hold_credentials():
+    from lxml import etree
+
+    from his_pacs_ws.soap.app import without_credentials
+
+    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+    for password in ("<![CDATA[s3cret-pass]]>", "s3cret-pass<!-- -->", "s3cret-pass"):
+        body = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:w="{wsse}"><e:Header>'
+                f"<w:Security><w:UsernameToken><w:Username>u</w:Username><w:Password>{password}</w:Password>"
+                "<w:Nonce>bm9uY2U=</w:Nonce></w:UsernameToken></w:Security></e:Header><e:Body/></e:Envelope>")
+        for encoding in ("utf-8", "utf-16"):
+            raw = f"<?xml version='1.0' encoding='{encoding}'?>{body}".encode(encoding)
+            root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False))
+            recorded = without_credentials(raw, root)
+            assert b"s3cret" not in recorded and b"bm9uY2U" not in recorded and b"***" in recorded
+        unparsed = without_credentials(body.encode()[:-10])  # not well-formed: masked as text
+        assert b"s3cret" not in unparsed and b"bm9uY2U" not in unparsed
+
+
+def test_minutes_are_exact_decimals():
+    from datetime import datetime, timedelta, timezone
+
+    from his_pacs_ws.domain.critical import minutes_between
+
+    start = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    assert minutes_between(start, start + timedelta(minutes=7, seconds=3)) == Decimal("7.1")
+    assert minutes_between(start, start - timedelta(minutes=1)) == Decimal("0.0")
+    assert minutes_between(start, None) is None
+
+
+def test_nonces_are_kept_as_long_as_a_token_stays_fresh():
+    from datetime import timedelta
+
+    from his_pacs_ws.config import Settings
+    from his_pacs_ws.services.auth import Authenticator
+    from his_pacs_ws.services.context import Context
+
+    for window in (300, 600, 3600):
+        auth = Authenticator(Context(Settings(token_window_seconds=window)), box=None)
+        assert auth.nonce_keep >= 2 * timedelta(seconds=window)
+
+
+def test_names_from_a_refused_body_cannot_forge_log_lines():
+    from his_pacs_ws.soap.app import _printable
+
+    assert _printable("x\n2026-11-26 07:00:00 INFO forged\r") == "x2026-11-26 07:00:00 INFO forged"
