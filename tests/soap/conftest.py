@@ -70,6 +70,7 @@ def server(database_url, tmp_path_factory):
         "HIS_PACS_DATA_DIR": str(home),  # the secret key lives here
         "HIS_PACS_CHARGE_POINT_BY_DEPARTMENT": "MR=PACS_REGISTER",
         "HIS_PACS_MAX_REQUEST_BYTES": "65536",
+        "HIS_PACS_CRITICAL_ACK_MINUTES": "2",  # a short deadline, so overdue values show quickly
         "HIS_PACS_LOG_LEVEL": "INFO",
     }
     for name, password, options in SYSTEMS:
