@@ -126,6 +126,9 @@ class UnitOfWork:
     def commit(self) -> None:
         self.session.commit()
 
+    def ping(self) -> None:
+        self.session.execute(text("SELECT 1"))
+
     def rollback(self) -> None:
         self.session.rollback()
 

@@ -22,6 +22,15 @@ class Context:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessions)
 
+    def database_ok(self) -> bool:
+        """Whether the database answers, for /health (monitoring, load balancers)."""
+        try:
+            with self.uow() as uow:
+                uow.ping()
+            return True
+        except Exception:
+            return False
+
     def record_call(self, **values) -> None:
         """One call record, in a transaction of its own: it outlives a rolled-back call."""
         record_call(self.engine, values)

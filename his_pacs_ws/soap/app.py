@@ -227,9 +227,12 @@ class Dispatcher:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "").rstrip("/")
-        if path == "/health":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
+        if path == "/health":  # for monitoring: the service answers and reaches its database
+            if self.runtime.database_ok():
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"ok\n"]
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"database unavailable\n"]
         if path not in self.endpoints:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found; the services are at /ws/his and /ws/pacs\n"]

@@ -17,3 +17,13 @@ def test_unreachable_database_is_unavailable_and_retryable():
             "message_id": "M1", "application_no": "A1", "amount": 1, "paid_at": None})
     assert err.value.retryable and err.value.side == "Server"
     engine.dispose()
+
+
+def test_health_says_when_the_database_is_gone():
+    from his_pacs_ws.soap.app import build_app
+
+    app = build_app(Settings(auth=False), "postgresql://nobody@127.0.0.1:1/nothing")
+    statuses = []
+    body = app({"PATH_INFO": "/health", "REQUEST_METHOD": "GET"}, lambda status, headers: statuses.append(status))
+    assert statuses == ["503 Service Unavailable"] and b"database" in b"".join(body)
+    app.runtime.engine.dispose()
