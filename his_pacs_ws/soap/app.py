@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import io
-import sys
 import logging
 import re
+import sys
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from lxml import etree
-from spyne import Application, Fault
+from spyne import Fault
 from spyne import const as spyne_const
-from spyne.protocol.soap import Soap11
-from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.domain.access import Caller, Role
@@ -25,148 +23,25 @@ from his_pacs_ws.services.context import Context, open_context
 from his_pacs_ws.services.secrets import SecretBox, load_key
 from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
+from his_pacs_ws.soap.protocol import (
+    ENVIRON_FAULT,
+    ENVIRON_KEY,
+    SOAP_ENV,
+    Endpoint,
+    fault_envelope,
+    make_endpoint,
+    quiet_spyne_logging,
+)
 from his_pacs_ws.soap.services import CallState, HisService, PacsService
 from his_pacs_ws.soap.types import TNS
 from his_pacs_ws.soap.wssecurity import WSSE, MalformedToken, read_token
 
 log = logging.getLogger(__name__)
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-ENVIRON_KEY = "his_pacs_ws.call"
-ENVIRON_FAULT = "his_pacs_ws.fault"
 ENVIRON_ROOT = "his_pacs_ws.root"
 ENVIRON_BODY = "his_pacs_ws.body"
 
 ENDPOINTS = {"/ws/his": (Role.HIS, HisService), "/ws/pacs": (Role.PACS, PacsService)}
-
-
-def quiet_spyne_logging() -> None:
-    """spyne logs whole raw requests (patient data) on its ``.invalid`` loggers and the text
-    of every fault on others. Our dispatcher logs what matters, without request content."""
-    for name in ("spyne.protocol.xml.invalid", "spyne.protocol.soap.soap11.invalid",
-                 "spyne.protocol.soap.soap12.invalid"):
-        logger = logging.getLogger(name)
-        logger.disabled = True
-        logger.propagate = False
-    logging.getLogger("spyne").setLevel(logging.CRITICAL)
-
-
-_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^'{}]*)'")
-_FACET = re.compile(r"\[facet '(\w+)'\]")
-_ATOMIC = re.compile(r"atomic type '([\w:]+)'\.?\s*$")
-_STRUCTURE = re.compile(r"(This element is not expected|Missing child element\(s\))\.(?: Expected is [^()]*\([^()]*\)\.?)?")
-_NAMESPACE = re.compile(r"\{[^}]*\}")
-FACETS = {
-    "enumeration": "the value is not one of the allowed values",
-    "maxLength": "the value is too long",
-    "minLength": "the value is too short (or empty)",
-    "fractionDigits": "the value has too many fraction digits",
-    "totalDigits": "the value has too many digits",
-    "minInclusive": "the value is out of range",
-    "maxInclusive": "the value is out of range",
-    "minExclusive": "the value is out of range",
-    "maxExclusive": "the value is out of range",
-    "pattern": "the value does not match the pattern",
-}
-
-
-def redact_schema_message(message: str | bytes) -> str:
-    """lxml's message quotes the offending value, and the caller's value may be patient
-    data: rebuild the message from the element name and the rule broken, never the value."""
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    element = _ELEMENT.search(message)
-    where = f"Element '{element.group(1)}': " if element else ""
-    if facet := _FACET.search(message):
-        return where + FACETS.get(facet.group(1), f"the value breaks the {facet.group(1)} rule")
-    if atomic := _ATOMIC.search(message):
-        return where + f"the value is not a valid {atomic.group(1)}"
-    if structure := _STRUCTURE.search(message):
-        return where + _NAMESPACE.sub("", structure.group(0))
-    return where + "the request does not match the schema"
-
-
-def contract_fault(error: Exception) -> Fault:
-    """Protocol-level errors raised inside spyne, as the contract's faults."""
-    if isinstance(error, Fault):
-        code = error.faultcode or ""
-        if code.startswith(("Client.", "Server.")) and error.detail is not None:
-            return error  # already one of ours
-        if code.endswith("SchemaValidationError") or code.endswith("ValidationError"):
-            return fault("SchemaValidationError", redact_schema_message(error.faultstring or ""))
-        if code.endswith("XMLSyntaxError"):
-            return fault("XmlSyntaxError", "the request is not well-formed XML")
-        if code.endswith("RequestTooLong"):
-            return fault("RequestTooLarge", "the request body is too large")
-        if code.startswith("Client"):
-            return fault("SchemaValidationError", redact_schema_message(error.faultstring or "bad request"))
-    log.error("unexpected protocol error: %s", type(error).__name__)
-    return internal_error()
-
-
-class Endpoint(WsgiApplication):
-    """spyne's WSGI server with its error paths mapped to contract faults."""
-
-    def get_in_object(self, ctx):
-        # spyne turns only Faults into errors here; a schema-valid value that Python cannot
-        # hold (24:00:00, year 0001 with an offset) would escape as an exception.
-        try:
-            super().get_in_object(ctx)
-        except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
-            log.info("unreadable value in a request: %s", type(exc).__name__)
-            ctx.in_object = None
-            ctx.in_error = ctx.out_error = fault(
-                "SchemaValidationError", "a value in the request cannot be read (a date-time out of range?)")
-
-    def handle_error(self, p_ctx, others, error, start_response):
-        mapped = contract_fault(error)
-        if p_ctx.in_error is error:
-            p_ctx.in_error = mapped
-        if p_ctx.out_error is error:
-            p_ctx.out_error = mapped
-        p_ctx.transport.req_env[ENVIRON_FAULT] = fault_code(mapped)
-        return super().handle_error(p_ctx, others, mapped, start_response)
-
-
-def _on_method_call(ctx) -> None:
-    state: CallState = ctx.transport.req_env[ENVIRON_KEY]
-    state.operation = (ctx.method_request_string or "").rsplit("}", 1)[-1]
-    ctx.udc = state
-
-
-class Soap11WithoutMultiref(Soap11):
-    """SOAP 1.1 without SOAP-encoding multiref: spyne would resolve href="#id" references
-    recursively (a cycle recurses until RecursionError). Document/literal has no use for
-    them; an href left in place fails schema validation like any unknown attribute."""
-
-    def decompose_incoming_envelope(self, ctx, message=Soap11.REQUEST):
-        envelope, _ = ctx.in_document
-        ctx.in_document = (envelope, None)
-        super().decompose_incoming_envelope(ctx, message)
-
-
-def make_endpoint(service, runtime: Context) -> Endpoint:
-    app = Application(
-        [service],
-        tns=TNS,
-        name=service.__name__,
-        in_protocol=Soap11WithoutMultiref(validator="lxml"),
-        out_protocol=Soap11(),
-    )
-    app.runtime = runtime
-    app.event_manager.add_listener("method_call", _on_method_call)
-    return Endpoint(app, max_content_length=runtime.settings.max_request_bytes)
-
-
-def fault_envelope(f: Fault) -> bytes:
-    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap11env": SOAP_ENV})
-    body = etree.SubElement(env, f"{{{SOAP_ENV}}}Body")
-    node = etree.SubElement(body, f"{{{SOAP_ENV}}}Fault")
-    etree.SubElement(node, "faultcode").text = f"soap11env:{f.faultcode}"
-    etree.SubElement(node, "faultstring").text = f.faultstring
-    detail = etree.SubElement(node, "detail")
-    detail.append(f.detail)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
 
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)

@@ -16,7 +16,8 @@ from typing import Any
 
 from spyne import ComplexModelBase
 from spyne.model.complex import Array
-from spyne.model.primitive import Boolean, Date, DateTime, Decimal as DecimalModel, Integer
+from spyne.model.primitive import Boolean, Date, DateTime, Integer
+from spyne.model.primitive import Decimal as DecimalModel
 
 from his_pacs_ws.domain.errors import SchemaValidationError
 

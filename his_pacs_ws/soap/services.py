@@ -11,9 +11,9 @@ from typing import Callable
 
 from spyne import ServiceBase, rpc
 
-from his_pacs_ws.domain.access import Caller
 from his_pacs_ws import __version__
 from his_pacs_ws.config import Settings
+from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.errors import ServiceError
 from his_pacs_ws.services import applications, critical_values, emr, ledger, reports, worklist
 from his_pacs_ws.services.context import Context

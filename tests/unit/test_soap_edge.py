@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from his_pacs_ws.soap import types as t
-from his_pacs_ws.soap.app import redact_schema_message
+from his_pacs_ws.soap.protocol import redact_schema_message
 from his_pacs_ws.soap.convert import build, snake, to_plain
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
