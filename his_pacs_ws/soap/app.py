@@ -1,5 +1,5 @@
 """WSGI assembly: the two spyne applications behind one dispatcher that guards the door
-(size, DTDs), maps protocol errors to contract faults, and records every call."""
+(size, DTDs, credentials), serves each WSDL with its own address, and records every call."""
 
 from __future__ import annotations
 
