@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ENVIRON_ROOT = "his_pacs_ws.root"
 ENVIRON_BODY = "his_pacs_ws.body"
+UNAUTHENTICATED_BODY_BYTES = 4096
 
 ENDPOINTS = {"/ws/his": (Role.HIS, HisService), "/ws/pacs": (Role.PACS, PacsService)}
 
@@ -202,6 +203,9 @@ class Dispatcher:
                 setattr(state, key, value)
         duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
         caller = state.caller.name if state.caller else state.claimed
+        request = without_credentials(environ.get(ENVIRON_BODY), environ.get(ENVIRON_ROOT))
+        if state.caller is None and request:  # anyone can send these: keep enough to see what it was
+            request = request[:UNAUTHENTICATED_BODY_BYTES]
         try:
             self.runtime.record_call(
                 at=datetime.now(timezone.utc), service=state.service, caller=caller,
@@ -209,8 +213,7 @@ class Dispatcher:
                 application_no=state.application_no, patient_id=state.patient_id,
                 outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
                 replayed=state.replayed, remote_addr=(environ.get("REMOTE_ADDR") or "")[:64] or None,
-                request_body=without_credentials(environ.get(ENVIRON_BODY), environ.get(ENVIRON_ROOT)),
-                response_body=response,
+                request_body=request, response_body=response,
             )
         except Exception as exc:
             log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
