@@ -27,6 +27,7 @@ from his_pacs_ws.services.secrets import SecretBox
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 30
+CACHE_ENTRIES = 10_000
 PRUNE_EVERY_SECONDS = 60
 REFUSAL = "authentication failed"
 
@@ -36,7 +37,6 @@ class _Known:
     caller: Caller
     secret: str
     enabled: bool
-    loaded: float
 
 
 class Authenticator:
@@ -47,7 +47,7 @@ class Authenticator:
         # A token is fresh while Created is within the window on either side of the clock,
         # so for up to twice the window: its nonce must be remembered at least that long.
         self.nonce_keep = 2 * self.window + timedelta(minutes=1)
-        self._cache: dict[str, _Known] = {}
+        self._cache: dict[str, tuple[float, _Known | None]] = {}
         self._last_prune = 0.0
 
     def authenticate(self, token: Token | None, service: Role) -> Caller:
@@ -70,18 +70,21 @@ class Authenticator:
         return known.caller
 
     def _lookup(self, name: str) -> _Known | None:
-        known = self._cache.get(name)
-        if known is not None and time.monotonic() - known.loaded < CACHE_SECONDS:
-            return known
+        """The system, from the cache if looked up lately. Unknown names are cached too, so
+        a caller spraying names costs no query each; the cache is bounded."""
+        now = time.monotonic()
+        if name in self._cache and now - self._cache[name][0] < CACHE_SECONDS:
+            return self._cache[name][1]
         with self.context.uow() as uow:
             row = uow.systems.get(name)
-            if row is None:
-                self._cache.pop(name, None)
-                return None
-            departments = frozenset(row.departments) if row.departments is not None else None
-            known = _Known(Caller(row.name, Role(row.role), departments), self.box.open(row.secret, row.name),
-                           row.enabled, time.monotonic())
-        self._cache[name] = known
+            known = None
+            if row is not None:
+                departments = frozenset(row.departments) if row.departments is not None else None
+                known = _Known(Caller(row.name, Role(row.role), departments), self.box.open(row.secret, row.name),
+                               row.enabled)
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[name] = (now, known)
         return known
 
     def _first_use(self, system: str, nonce: bytes, now: datetime) -> bool:
