@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -35,12 +34,9 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
-
-
 def generate(engine: Engine, message: str) -> None:
-    """Autogenerate a new revision against ``engine`` (a database at head)."""
+    """For developers changing models.py: autogenerate the next revision against a database
+    at head, then review it and name it like the others (0005_...)."""
     config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn

@@ -53,9 +53,6 @@ HIS_STATUS = {
     Status.CANCELLED: "已撤销",
 }
 
-VISIBLE_TO_PACS = frozenset(RANK) - {Status.NEW} | {Status.CANCELLED}
-
-
 def his_status(status: Status, patient_type: PatientType) -> str:
     if status is Status.NEW:
         return "待收费" if patient_type.pays_at_cashier else "待发送"
