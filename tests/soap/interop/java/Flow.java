@@ -2,6 +2,7 @@ import java.math.BigDecimal;
 import java.net.URL;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
@@ -136,7 +137,9 @@ public final class Flow {
     }
 
     static XMLGregorianCalendar at(OffsetDateTime time) throws Exception {
-        return DatatypeFactory.newInstance().newXMLGregorianCalendar(time.toString());
+        // OffsetDateTime.toString() drops ":00" seconds, which xs:dateTime requires
+        return DatatypeFactory.newInstance().newXMLGregorianCalendar(
+                time.format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
     }
 
     static Staff staff(String code, String name) {
