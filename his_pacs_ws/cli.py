@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from his_pacs_ws import __version__, admin
+from his_pacs_ws import __version__, admin, viewmode
 from his_pacs_ws.config import ConfigError, Settings
 
 log = logging.getLogger("his_pacs_ws")
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsdl.set_defaults(run=cmd_wsdl)
 
     admin.register(commands, database_options)
+    viewmode.register(commands, database_options)
     return parser
 
 
@@ -85,7 +86,8 @@ def cmd_serve(settings: Settings, args) -> int:
     if settings.auth and (problem := _key_problem(settings, url)):
         print(f"his-pacs-ws: {problem}", file=sys.stderr)
         return 2
-    serve(settings, url)
+    with viewmode.inbox_processor(settings, url):
+        serve(settings, url)
     return 0
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
+from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
 from his_pacs_ws.db.repositories import (
@@ -112,6 +113,7 @@ class UnitOfWork:
         self.emr = EmrRepository(self.session)
         self.systems = SystemRepository(self.session)
         self.calls = CallRecordRepository(self.session)
+        self.exchange = ExchangeRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
