@@ -64,7 +64,10 @@ def migrated_database(settings: Settings) -> str:
     from his_pacs_ws.db import migrate
     from his_pacs_ws.db.engine import make_engine, resolve_database_url
 
-    url = resolve_database_url(settings.database_url, settings.data_dir)
+    from his_pacs_ws.config import parse_listen
+
+    listen = parse_listen(settings.views_listen) if settings.views_listen else None
+    url = resolve_database_url(settings.database_url, settings.data_dir, listen)
     engine = make_engine(url, pool_size=1)
     try:
         migrate.upgrade(engine)

@@ -94,16 +94,19 @@ def cmd_views_list(settings: Settings, args) -> int:
 
 
 def cmd_inbox(settings: Settings, args) -> int:
-    from his_pacs_ws.admin import _database
+    from his_pacs_ws.cli import migrated_database
     from his_pacs_ws.db.exchange import InboxListener
     from his_pacs_ws.services import inbox
+    from his_pacs_ws.services.context import open_context
 
-    with _database(settings) as context:
+    context = open_context(settings, migrated_database(settings))  # not admin's: this one logs each row
+    try:
         if args.once:
             print(f"{inbox.drain(context)} inbox rows processed")
             return 0
         stopping = []
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        for signum in (signal.SIGTERM, signal.SIGINT):  # serve's stop, or Ctrl-C on its terminal
+            signal.signal(signum, lambda *_: stopping.append(True))
 
         def keep_going() -> bool:
             # started by serve: end with it, even if it was killed and never said so
@@ -115,6 +118,8 @@ def cmd_inbox(settings: Settings, args) -> int:
             inbox.run(context, listener, sweep_seconds=settings.inbox_sweep_seconds, keep_going=keep_going)
         finally:
             listener.close()
+    finally:
+        context.engine.dispose()
     return 0
 
 
