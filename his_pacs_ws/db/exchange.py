@@ -212,7 +212,13 @@ class ExchangeRepository:
             except DBAPIError:
                 ended = 0
             self._ddl(f"DROP OWNED BY {role}")
-            self._ddl(f"DROP ROLE {role}")
+            try:
+                self._ddl(f"DROP ROLE {role}")
+            except DBAPIError as err:
+                if getattr(err.orig, "sqlstate", None) != "2BP01":  # dependent_objects_still_exist
+                    raise
+                raise RoleNotPermitted(f"the role {db_role} still has privileges in another database of this "
+                                       "server: revoke them there (DROP OWNED BY) first") from None
         return ended
 
     def remove_partner(self, partner: ExchangePartner) -> None:

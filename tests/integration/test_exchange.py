@@ -147,6 +147,9 @@ def test_reports_critical_values_and_charges_read_like_the_soap_answers(hospital
     (report,) = partner.query("SELECT result_status, version, image_urls, verifying_doctor_name "
                               "FROM exchange.reports WHERE application_no = %s", (no,))
     assert report == ("FINAL", 1, "http://pacs/1.jpg\nhttp://pacs/2.jpg", "钱主任")
+    hospital.push(no, "CORRECTED", minutes=90, impression="考虑脑梗死（更正）")
+    assert partner.query("SELECT result_status, version, impression FROM exchange.reports "
+                         "WHERE application_no = %s", (no,)) == [("CORRECTED", 2, "考虑脑梗死（更正）")]
     (cv,) = partner.query("SELECT status, reviewed_by_name FROM exchange.critical_values "
                           "WHERE critical_value_no = %s", (number,))
     assert cv == ("RAISED", "钱主任")

@@ -96,9 +96,10 @@ VIEWS = {
             FROM jsonb_array_elements_text(COALESCE(r.image_urls, '[]'::jsonb)) WITH ORDINALITY AS u(url, n))
             AS image_urls,
         r.pdf_url, a.patient_id, a.executing_department_code, r.recorded_at AS updated_at, r.change_no
-    FROM (SELECT DISTINCT ON (report_no) * FROM reports ORDER BY report_no, version DESC) r
+    FROM reports r
     JOIN applications a ON a.id = r.application_pk
-    WHERE {visible()} AND r.change_no < {HORIZON}"""),
+    WHERE NOT EXISTS (SELECT 1 FROM reports n WHERE n.report_no = r.report_no AND n.version > r.version)
+        AND {visible()} AND r.change_no < {HORIZON}"""),
     "critical_values": ("危急值闭环：上报、接收（回读）、处理、撤回，每一步的人和时间", f"""
     SELECT c.critical_value_no, a.application_no, c.report_no, c.patient_id, c.patient_name,
         c.department_code, c.finding, c.status, c.reported_by_code, c.reported_by_name,
