@@ -4,6 +4,7 @@ The partner's side connects as the granted role, as a vendor's JDBC/ODBC tool wo
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -334,3 +335,36 @@ def test_grant_refuses_what_postgresql_would_misread(context, partners):
     assert exchange.grant(context.uow(), partner.name, "PACS", PASSWORD + "2", ["CT", "MR"]) == "updated"
     (listed,) = [p for p in exchange.list_partners(context.uow()) if p["name"] == partner.name]
     assert listed["departments"] == ["CT", "MR"] and listed["login"]
+
+
+def test_processors_racing_over_the_inbox_answer_each_row_once(hospital, partners, context):
+    partner = partners("PACS")
+    rows = {partner.write(**registration(hospital.released())): None for _ in range(12)}
+    done: list[int] = []
+    threads = [threading.Thread(target=lambda: done.append(inbox.drain(context))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(done) == len(rows)  # no row taken twice, none left
+    for pk in rows:
+        row = partner.row(pk)
+        assert (row["state"], row["replayed"]) == ("PROCESSED", False)
+        assert len(search_calls(context.uow(), message_id=row["message_id"])) == 1
+
+
+def test_a_row_whose_outcome_was_lost_is_answered_from_the_stored_reply(hospital, partners, context):
+    """The use case committed, the processor died before marking the row: the next pass
+    replays the stored answer instead of registering twice."""
+    partner = partners("PACS")
+    no = hospital.released()
+    columns = registration(no)
+    pk = partner.write(**columns)
+    with context.uow() as uow:
+        caller = exchange.caller_for(uow, partner.name)
+    worklist.report_status(context.uow(), context.settings, caller, inbox.request_from(columns))
+
+    inbox.drain(context)
+    row = partner.row(pk)
+    assert (row["state"], row["replayed"], row["status_after"]) == ("PROCESSED", True, "REGISTERED")
+    assert [e["event"] for e in hospital.get(no)["timeline"]].count("REGISTERED") == 1
