@@ -211,14 +211,19 @@ class ExchangeRepository:
                         "WHERE usename = :r"), {"r": db_role}) or 0
             except DBAPIError:
                 ended = 0
-            self._ddl(f"DROP OWNED BY {role}")
+            # Take back exactly what grant gave (DROP OWNED would need the role's own rights,
+            # which a CREATEROLE user of PostgreSQL 16 does not have over roles it created).
+            database = self.session.scalar(text("SELECT current_database()"))
+            self._ddl(f"REVOKE ALL ON exchange.pacs_inbox, {', '.join(f'exchange.{v}' for v in VIEWS)} FROM {role}")
+            self._ddl(f"REVOKE ALL ON SCHEMA exchange FROM {role}")
+            self._ddl(f"REVOKE ALL ON DATABASE {_ident(database)} FROM {role}")
             try:
                 self._ddl(f"DROP ROLE {role}")
             except DBAPIError as err:
                 if getattr(err.orig, "sqlstate", None) != "2BP01":  # dependent_objects_still_exist
                     raise
-                raise RoleNotPermitted(f"the role {db_role} still has privileges in another database of this "
-                                       "server: revoke them there (DROP OWNED BY) first") from None
+                raise RoleNotPermitted(f"the role {db_role} was given other privileges (here or in another "
+                                       "database of this server): revoke them (DROP OWNED BY) first") from None
         return ended
 
     def remove_partner(self, partner: ExchangePartner) -> None:

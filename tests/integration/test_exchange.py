@@ -368,3 +368,39 @@ def test_a_row_whose_outcome_was_lost_is_answered_from_the_stored_reply(hospital
     row = partner.row(pk)
     assert (row["state"], row["replayed"], row["status_after"]) == ("PROCESSED", True, "REGISTERED")
     assert [e["event"] for e in hospital.get(no)["timeline"]].count("REGISTERED") == 1
+
+
+def test_on_a_server_the_owner_needs_only_createrole(database_url):
+    """A hospital's own server: his-pacs-ws's user owns its database and has CREATEROLE, no more."""
+    from sqlalchemy import create_engine, text
+
+    from his_pacs_ws.db import migrate
+    from his_pacs_ws.db.engine import make_engine
+
+    suffix = uuid.uuid4().hex[:8]
+    owner, database, name = f"hisws_{suffix}", f"his_pacs_owned_{suffix}", f"view_{suffix}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {owner} LOGIN CREATEROLE PASSWORD 'owner-password-1'"))
+        conn.execute(text(f"CREATE DATABASE {database} OWNER {owner}"))
+    engine = make_engine(make_url(database_url).set(username=owner, password="owner-password-1",
+                                                    database=database).render_as_string(hide_password=False))
+    try:
+        migrate.upgrade(engine)
+        owned = Context(Settings(), engine)
+        exchange.grant(owned.uow(), name, "PACS", PASSWORD, ["CT"])
+        partner = Partner(name, engine.url.render_as_string(hide_password=False))
+        assert partner.query("SELECT count(*) FROM exchange.worklist") == [(0,)]
+        pk = partner.write(**registration("A-NONE"))
+        inbox.drain(owned)
+        assert partner.row(pk)["fault_code"] == "ApplicationNotFound"
+        exchange.revoke(owned.uow(), name)
+        with pytest.raises(psycopg.OperationalError):
+            partner.connect()
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
+            conn.execute(text(f"DROP ROLE IF EXISTS {owner}"))
+        admin.dispose()
