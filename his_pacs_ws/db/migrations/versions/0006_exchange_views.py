@@ -60,15 +60,14 @@ VIEWS = {
         a.ordering_doctor_code, a.ordering_doctor_name, a.ordering_department_code,
         a.ordering_department_name, a.executing_department_code, a.executing_department_name,
         a.ordered_at, a.released_at, a.priority, a.clinical_diagnosis, a.clinical_history,
-        a.exam_purpose, a.total_amount,
-        (SELECT string_agg(i.item_code, ',' ORDER BY i.position) FROM application_items i
-            WHERE i.application_pk = a.id AND i.parent_pk IS NULL) AS item_codes,
-        (SELECT string_agg(i.item_name, '、' ORDER BY i.position) FROM application_items i
-            WHERE i.application_pk = a.id AND i.parent_pk IS NULL) AS item_names,
-        (SELECT string_agg(DISTINCT i.modality, ',') FROM application_items i
-            WHERE i.application_pk = a.id AND i.modality IS NOT NULL) AS modalities,
+        a.exam_purpose, a.total_amount, items.item_codes, items.item_names, items.modalities,
         a.updated_at, a.change_no
     FROM applications a
+    CROSS JOIN LATERAL (
+        SELECT string_agg(i.item_code, ',' ORDER BY i.position) FILTER (WHERE i.parent_pk IS NULL) AS item_codes,
+            string_agg(i.item_name, '、' ORDER BY i.position) FILTER (WHERE i.parent_pk IS NULL) AS item_names,
+            string_agg(DISTINCT i.modality, ',') AS modalities
+        FROM application_items i WHERE i.application_pk = a.id) items
     WHERE a.released_at IS NOT NULL AND a.status <> 'CANCELLED' AND {visible()}
         AND a.change_no < {HORIZON}"""),
     "worklist_items": ("PACS 检查工作列表的项目明细：每个项目一行，组套的组成项目带组套代码", f"""
