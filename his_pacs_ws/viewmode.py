@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 
 from his_pacs_ws.config import Settings
@@ -125,18 +126,38 @@ def cmd_inbox(settings: Settings, args) -> int:
 
 @contextmanager
 def inbox_processor(settings: Settings, database_url: str):
-    """For serve: the inbox processor as a child process that ends with serve."""
+    """For serve: the inbox processor as a child process, started again if it dies, that
+    ends with serve (told so, or on its own when serve is gone)."""
     if not settings.inbox:
         yield None
         return
+    from his_pacs_ws.server import _die_with_parent
+
     env = {**os.environ, "HIS_PACS_DATABASE_URL": database_url}  # not argv: ps shows that
     env.pop("HIS_PACS_VIEWS_LISTEN", None)  # the child joins the database serve started
-    child = subprocess.Popen([sys.executable, "-m", "his_pacs_ws.cli", "inbox", "--parent-pid", str(os.getpid())],
-                             env=env)
-    log.info("PACS inbox processor started (pid %s)", child.pid)
+    command = [sys.executable, "-m", "his_pacs_ws.cli", "inbox", "--parent-pid", str(os.getpid())]
+    stopping = threading.Event()
+
+    def spawn() -> subprocess.Popen:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+        log.info("PACS inbox processor started (pid %s)", child.pid)
+        return child
+
+    children = [spawn()]
+
+    def watch() -> None:
+        while not stopping.wait(2.0):
+            if children[0].poll() is not None and not stopping.is_set():
+                log.warning("PACS inbox processor %s exited with status %s; starting another", children[0].pid,
+                            children[0].returncode)
+                children[0] = spawn()
+
+    threading.Thread(target=watch, name="inbox-processor", daemon=True).start()
     try:
-        yield child
+        yield children
     finally:
+        stopping.set()
+        child = children[0]
         if child.poll() is None:
             child.terminate()
             try:

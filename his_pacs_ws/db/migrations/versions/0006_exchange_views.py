@@ -1,7 +1,7 @@
 """exchange: read-only views and the PACS inbox for partners that only use a database
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 21:00:00
 
 The views are part of the contract (docs/INTEGRATING.md): their names and columns are
@@ -19,7 +19,7 @@ seen. "Everything since N" (``WHERE change_no > N``) never misses a row.
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
