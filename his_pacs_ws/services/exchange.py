@@ -40,16 +40,19 @@ def grant(uow: UnitOfWork, name: str, role: str, password: str, departments: lis
         raise SystemCommandError(f"the password needs at least {MIN_PASSWORD} characters")
     with uow:
         partner = uow.exchange.partner(name)
+        login = uow.exchange.role_exists(name)
+        if partner is None and login:
+            raise SystemCommandError(f"a PostgreSQL role named {name} exists already and is not a view "
+                                     "partner of this database: choose another name")
         try:
-            if partner is None:
-                if uow.exchange.role_exists(name):
-                    raise SystemCommandError(f"a PostgreSQL role named {name} exists already and is not a view "
-                                             "partner of this database: choose another name")
+            if login:
+                uow.exchange.set_password(name, password)
+            else:  # new, or its login was dropped by hand: (re)create it
                 uow.exchange.create_login_role(name, password)
+            if partner is None:
                 uow.exchange.add_partner(name, name, role_.value, departments)
                 outcome = "granted"
             else:
-                uow.exchange.set_password(partner.db_role, password)
                 partner.role, partner.departments = role_.value, departments
                 uow.exchange.touch(partner)
                 outcome = "updated"

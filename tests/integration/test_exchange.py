@@ -323,7 +323,7 @@ def test_revoking_a_partner_drops_its_login_and_keeps_its_rows(hospital, partner
     assert partner.name not in {p["name"] for p in exchange.list_partners(context.uow())}
 
 
-def test_grant_refuses_what_postgresql_would_misread(context, partners):
+def test_grant_refuses_what_postgresql_would_misread(context, partners, engine):
     for name in ("Pacs", "postgres", "pg_monitor", "x", "pacs-ct"):
         with pytest.raises(SystemCommandError):
             exchange.grant(context.uow(), name, "PACS", PASSWORD, None)
@@ -335,6 +335,13 @@ def test_grant_refuses_what_postgresql_would_misread(context, partners):
     assert exchange.grant(context.uow(), partner.name, "PACS", PASSWORD + "2", ["CT", "MR"]) == "updated"
     (listed,) = [p for p in exchange.list_partners(context.uow()) if p["name"] == partner.name]
     assert listed["departments"] == ["CT", "MR"] and listed["login"]
+
+    with engine.begin() as conn:  # someone dropped the login by hand
+        conn.exec_driver_sql(f"DROP OWNED BY {partner.name}; DROP ROLE {partner.name}")
+    (listed,) = [p for p in exchange.list_partners(context.uow()) if p["name"] == partner.name]
+    assert not listed["login"]
+    assert exchange.grant(context.uow(), partner.name, "PACS", PASSWORD, ["CT"]) == "updated"
+    assert partner.query("SELECT count(*) FROM exchange.worklist WHERE executing_department_code <> 'CT'") == [(0,)]
 
 
 def test_processors_racing_over_the_inbox_answer_each_row_once(hospital, partners, context):
