@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,14 @@ def _upsert(session: Session, model, values: dict, key: str) -> int:
     return session.execute(stmt).scalar_one()
 
 
+_INSERT_APPLICATION = (
+    insert(Application).on_conflict_do_nothing(index_elements=["application_no"]).returning(Application)
+)
+_INSERT_ITEMS = insert(ApplicationItem)
+_INSERT_PACKAGES = insert(ApplicationItem).returning(ApplicationItem.id, sort_by_parameter_order=True)
+_INSERT_EVENT = insert(StatusEvent)
+
+
 @dataclass
 class ApplicationFilter:
     statuses: Sequence[str]
@@ -108,29 +116,30 @@ class ApplicationRepository:
                 select(Visit.id, Visit.patient_pk).where(Visit.visit_no == values["visit_no"])).one()
         return row.id, row.patient_pk
 
-    def insert(self, values: dict) -> int | None:
-        return insert_returning_id(self.session, Application, values, ["application_no"])
+    def insert(self, values: dict) -> Application | None:
+        """The new application as stored (its RETURNING row, no read-back), or None when
+        this ApplicationNo exists."""
+        return self.session.scalars(_INSERT_APPLICATION, values).one_or_none()
 
-    def add_items(self, application_pk: int, items: Iterable[dict]) -> None:
-        for position, item in enumerate(items):
-            components = item.get("components") or []
-            parent = ApplicationItem(application_pk=application_pk, position=position, **_item_columns(item))
-            self.session.add(parent)
-            self.session.flush()
-            for sub_position, component in enumerate(components):
-                self.session.add(
-                    ApplicationItem(
-                        application_pk=application_pk,
-                        parent_pk=parent.id,
-                        position=sub_position,
-                        **_item_columns(component),
-                    )
-                )
+    def add_items(self, application_pk: int, items: Sequence[dict]) -> None:
+        """The items in one multi-row INSERT, and the packages' components in one more."""
+        rows = [{"application_pk": application_pk, "parent_pk": None, "position": position, **_item_columns(item)}
+                for position, item in enumerate(items)]
+        if not any(item.get("components") for item in items):
+            self.session.execute(_INSERT_ITEMS.values(rows))
+            return
+        # executemany: SQLAlchemy batches it into multi-row INSERTs whose ids it matches
+        # to the rows in order (a single VALUES list's RETURNING order is not guaranteed)
+        ids = self.session.scalars(_INSERT_PACKAGES, rows).all()
+        components = [
+            {"application_pk": application_pk, "parent_pk": parent, "position": sub, **_item_columns(component)}
+            for parent, item in zip(ids, items) for sub, component in enumerate(item.get("components") or [])
+        ]
+        if components:
+            self.session.execute(_INSERT_ITEMS.values(components))
 
-    def add_event(self, **values: Any) -> StatusEvent:
-        event = StatusEvent(**values)
-        self.session.add(event)
-        return event
+    def add_event(self, **values: Any) -> None:
+        self.session.execute(_INSERT_EVENT, values)
 
     def timeline(self, application_pk: int) -> list[StatusEvent]:
         return list(
@@ -376,9 +385,18 @@ _STORE_RESPONSE = (
 _RECORD_CALL = insert(CallRecord)
 
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
+
+
 def record_call(engine: Engine, values: dict) -> None:
-    """Store one call record in a transaction of its own: it must outlive a rolled-back call."""
+    """Store one call record in a transaction of its own: it must outlive a rolled-back call.
+
+    Its commit does not wait for the WAL flush (the use case's own commit did): the record
+    is durable within PostgreSQL's wal_writer_delay (200 ms by default; at most three times
+    that), and only a crash of PostgreSQL itself inside that window can lose it. A flush
+    per record would cost every call a second fsync."""
     with engine.begin() as conn:
+        conn.execute(_ASYNC_COMMIT)
         conn.execute(_RECORD_CALL, values)
 
 

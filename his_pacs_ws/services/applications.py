@@ -72,7 +72,7 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
     )
     if owner != patient_pk:
         raise PatientMismatch(f"visit {visit['visit_no']} belongs to another patient")
-    pk = uow.applications.insert({
+    app = uow.applications.insert({
         "application_no": req["application_no"],
         "request_hash": content,
         "status": Status.NEW.value,
@@ -96,11 +96,10 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
         "priority": req.get("priority"),
         "total_amount": total,
     })
-    if pk is None:
+    if app is None:
         # Another request inserted this ApplicationNo a moment ago; compare with it.
         return uow.applications.get(req["application_no"])
-    uow.applications.add_items(pk, req["items"])
-    app = uow.applications.get_by_pk(pk)
+    uow.applications.add_items(app.id, req["items"])
     record_event(uow, app, event="SUBMITTED", status=Status.NEW, occurred_at=req["ordered_at"],
             operator=req["ordering_doctor"], source="HIS", origin=origin)
     return app
