@@ -33,8 +33,10 @@ _UNDO_EVENTS = ("SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED", "REPORT_WITHDRAW
 
 @lru_cache(maxsize=None)
 def _insert_or_nothing(model, conflict: tuple[str, ...], returning):
-    # Built once: statements executed with parameters reuse SQLAlchemy's compiled cache.
-    return insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(returning)
+    # Built once: statements executed with parameters reuse SQLAlchemy's compiled cache. On
+    # the table, not the class: a Core INSERT skips the ORM's bulk-insert bookkeeping.
+    table = model.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c[returning])
 
 
 def insert_returning_id(session: Session, model, values: dict, conflict: list[str], *, returning=None):
@@ -43,7 +45,7 @@ def insert_returning_id(session: Session, model, values: dict, conflict: list[st
     On a conflict with a transaction still in flight, PostgreSQL waits for it to end, so a
     racing duplicate sees the winner's committed row.
     """
-    stmt = _insert_or_nothing(model, tuple(conflict), model.id if returning is None else returning)
+    stmt = _insert_or_nothing(model, tuple(conflict), "id" if returning is None else returning.key)
     return session.execute(stmt, values).scalar_one_or_none()
 
 
@@ -51,11 +53,12 @@ def _upsert(session: Session, model, values: dict, key: str) -> int:
     """Insert, or update the row with this key; a value not given keeps what is stored."""
     updates = {k: v for k, v in values.items() if k != key and v is not None}
     updates["updated_at"] = func.now()
+    table = model.__table__
     stmt = (
-        insert(model)
+        insert(table)
         .values(**values)
         .on_conflict_do_update(index_elements=[key], set_=updates)
-        .returning(model.id)
+        .returning(table.c.id)
     )
     return session.execute(stmt).scalar_one()
 
@@ -63,9 +66,10 @@ def _upsert(session: Session, model, values: dict, key: str) -> int:
 _INSERT_APPLICATION = (
     insert(Application).on_conflict_do_nothing(index_elements=["application_no"]).returning(Application)
 )
-_INSERT_ITEMS = insert(ApplicationItem)
-_INSERT_PACKAGES = insert(ApplicationItem).returning(ApplicationItem.id, sort_by_parameter_order=True)
-_INSERT_EVENT = insert(StatusEvent)
+_INSERT_ITEMS = insert(ApplicationItem.__table__)
+_INSERT_PACKAGES = insert(ApplicationItem.__table__).returning(ApplicationItem.__table__.c.id,
+                                                               sort_by_parameter_order=True)
+_INSERT_EVENT = insert(StatusEvent.__table__)
 
 
 @dataclass
@@ -105,10 +109,12 @@ class ApplicationRepository:
         to another patient: the caller compares and refuses."""
         updates = {k: v for k, v in values.items() if k not in ("visit_no", "patient_pk") and v is not None}
         updates["updated_at"] = func.now()
+        visits = Visit.__table__
         stmt = (
-            insert(Visit).values(**values)
-            .on_conflict_do_update(index_elements=["visit_no"], set_=updates, where=Visit.patient_pk == values["patient_pk"])
-            .returning(Visit.id, Visit.patient_pk)
+            insert(visits).values(**values)
+            .on_conflict_do_update(index_elements=["visit_no"], set_=updates,
+                                   where=visits.c.patient_pk == values["patient_pk"])
+            .returning(visits.c.id, visits.c.patient_pk)
         )
         row = self.session.execute(stmt).one_or_none()
         if row is None:  # the visit exists for another patient: report its owner
@@ -378,8 +384,8 @@ def _scope_keys(application_no: str | None, patient_id: str | None, visit_no: st
 
 
 _STORE_RESPONSE = (
-    update(ProcessedMessage)
-    .where(ProcessedMessage.id == bindparam("pk"))
+    update(ProcessedMessage.__table__)
+    .where(ProcessedMessage.__table__.c.id == bindparam("pk"))
     .values(response=bindparam("response", type_=JSONB))
 )
 _RECORD_CALL = insert(CallRecord)

@@ -100,8 +100,12 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
         # Another request inserted this ApplicationNo a moment ago; compare with it.
         return uow.applications.get(req["application_no"])
     uow.applications.add_items(app.id, req["items"])
-    record_event(uow, app, event="SUBMITTED", status=Status.NEW, occurred_at=req["ordered_at"],
-            operator=req["ordering_doctor"], source="HIS", origin=origin)
+    # The first event of the timeline: the row was inserted NEW, nothing to set or tell.
+    doctor = req["ordering_doctor"]
+    uow.applications.add_event(
+        application_pk=app.id, event="SUBMITTED", status=Status.NEW.value, applied=True,
+        occurred_at=req["ordered_at"], operator_code=doctor["code"], operator_name=doctor["name"],
+        source="HIS", note=None, room=None)
     return app
 
 
