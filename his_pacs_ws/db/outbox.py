@@ -141,17 +141,18 @@ class OutboxRepository:
         """Lease the due heads of their queues to ``token`` for one attempt's timeout and a
         margin; ``extend`` renews a lease just before its attempt."""
         claimed = [Claimed(**row._mapping) for row in self.session.execute(_CLAIM, {"limit": limit})]
-        for item in claimed:
-            self.extend(item.id, token, float(item.timeout_seconds) + margin_seconds, claim=True)
+        if claimed:
+            seconds = max(float(c.timeout_seconds) for c in claimed) + margin_seconds
+            self.session.execute(
+                update(Delivery).where(Delivery.id.in_([c.id for c in claimed]))
+                .values(lease_token=token, lease_until=func.now() + timedelta(seconds=seconds)))
         return claimed
 
-    def extend(self, delivery_id: int, token: str, seconds: float, *, claim: bool = False) -> bool:
-        """Renew (or, on claiming, take) the lease: False if another deliverer has it now."""
-        stmt = update(Delivery).where(Delivery.id == delivery_id)
-        if not claim:
-            stmt = stmt.where(Delivery.lease_token == token)
+    def extend(self, delivery_id: int, token: str, seconds: float) -> bool:
+        """Renew the lease: False if another deliverer has it now."""
         return self.session.execute(
-            stmt.values(lease_token=token, lease_until=func.now() + timedelta(seconds=seconds))).rowcount == 1
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+            .values(lease_until=func.now() + timedelta(seconds=seconds))).rowcount == 1
 
     def relax_durability(self) -> None:
         """This transaction's commit need not wait for the disk: losing it in a crash only
@@ -171,8 +172,9 @@ class OutboxRepository:
             update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
             .values(lease_token=None, lease_until=None))
 
-    def record_attempt(self, values: dict) -> None:
-        self.session.execute(insert(CallRecord), values)
+    def record_attempts(self, records: list[dict]) -> None:
+        if records:
+            self.session.execute(insert(CallRecord), records)
 
     def receiver_failed(self, system_pk: int, at: datetime, error: str) -> int:
         """Count a failure; the streak after it (1: the receiver just started failing)."""
