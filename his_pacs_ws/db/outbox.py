@@ -307,6 +307,20 @@ class OutboxRepository:
             update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk)
             .values(paused=paused, updated_at=func.now())).rowcount
 
+    def prune(self, before: datetime, batch: int) -> int:
+        """Forget up to ``batch`` delivered notifications older than ``before``, and events
+        no delivery refers to any more. FAILED and open ones stay. Their call records stay."""
+        done = self.session.execute(text("""
+            DELETE FROM deliveries WHERE id IN (
+                SELECT id FROM deliveries WHERE status = 'DELIVERED' AND delivered_at < :before LIMIT :batch)
+        """), {"before": before, "batch": batch}).rowcount
+        self.session.execute(text("""
+            DELETE FROM outbox_events e WHERE e.id IN (
+                SELECT e2.id FROM outbox_events e2 WHERE e2.fanned_out AND e2.created_at < :before
+                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_pk = e2.id) LIMIT :batch)
+        """), {"before": before, "batch": batch})
+        return done
+
     def wake(self) -> None:
         """Tell listening deliverers to look now (at commit)."""
         self.session.execute(text("SELECT pg_notify('his_pacs_outbox', '')"))

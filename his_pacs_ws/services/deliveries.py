@@ -172,6 +172,18 @@ def set_paused(uow: UnitOfWork, system: str, paused: bool) -> None:
         uow.commit()
 
 
+def prune(uow: UnitOfWork, before, batch: int = 5000) -> int:
+    """Delivered notifications older than ``before``, dropped in short transactions."""
+    total = 0
+    while True:
+        with uow:
+            count = uow.outbox.prune(before, batch)
+            uow.commit()
+        total += count
+        if count < batch:
+            return total
+
+
 def message_id(sequence: int) -> str:
     """A notification's MessageId: the same on every attempt and for every receiver."""
     return f"HPW-{sequence}"
