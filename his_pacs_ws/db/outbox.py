@@ -14,7 +14,6 @@ from his_pacs_ws.db.models import (
     Application,
     CallbackEndpoint,
     CallRecord,
-    CriticalValue,
     Delivery,
     OutboxEvent,
     PartnerSystem,
@@ -204,18 +203,6 @@ class OutboxRepository:
     def streak(self, system_pk: int) -> int:
         return self.session.scalar(
             select(CallbackEndpoint.failure_streak).where(CallbackEndpoint.system_pk == system_pk)) or 0
-
-    # --- critical values past their deadline
-    def claim_overdue(self, at: datetime, limit: int) -> list[int]:
-        """Critical values not received by their deadline and not yet escalated: marked, once."""
-        due = (select(CriticalValue.id)
-               .where(CriticalValue.status == "RAISED", CriticalValue.ack_deadline < at,
-                      CriticalValue.overdue_notified_at.is_(None))
-               .order_by(CriticalValue.ack_deadline).limit(limit)
-               .with_for_update(skip_locked=True).scalar_subquery())
-        return list(self.session.scalars(
-            update(CriticalValue).where(CriticalValue.id.in_(due)).values(overdue_notified_at=at)
-            .returning(CriticalValue.id)))
 
     # --- administration
     def endpoint(self, system_pk: int) -> CallbackEndpoint | None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain.access import Role
 from his_pacs_ws.domain.notifications import DeliveryStatus, Notification, parse_events, receives
+from his_pacs_ws.services.common import in_batches
 from his_pacs_ws.services.secrets import SecretBox
 from his_pacs_ws.services.systems import SystemCommandError, _get
 
@@ -174,14 +175,7 @@ def set_paused(uow: UnitOfWork, system: str, paused: bool) -> None:
 
 def prune(uow: UnitOfWork, before, batch: int = 5000) -> int:
     """Delivered notifications older than ``before``, dropped in short transactions."""
-    total = 0
-    while True:
-        with uow:
-            count = uow.outbox.prune(before, batch)
-            uow.commit()
-        total += count
-        if count < batch:
-            return total
+    return in_batches(uow, lambda u, n: u.outbox.prune(before, n), batch)
 
 
 def message_id(sequence: int) -> str:
