@@ -1,5 +1,6 @@
 """spyne, adapted: its error paths mapped to contract faults, its logging kept free of
-request content, multiref off, and fault envelopes for errors spyne never sees."""
+request content, multiref off, its WSDL shaped for every stack (soap/wsdl.py), and fault
+envelopes for errors spyne never sees."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from his_pacs_ws.services.context import Context
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
 from his_pacs_ws.soap.services import CallState
 from his_pacs_ws.soap.types import TNS
+from his_pacs_ws.soap.wsdl import finish
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,9 @@ def make_endpoint(service, runtime: Context) -> Endpoint:
     )
     app.runtime = runtime
     app.event_manager.add_listener("method_call", _on_method_call)
-    return Endpoint(app, max_content_length=runtime.settings.max_request_bytes)
+    endpoint = Endpoint(app, max_content_length=runtime.settings.max_request_bytes)
+    endpoint.doc.wsdl11.event_manager.add_listener("wsdl_document_built", finish)
+    return endpoint
 
 
 def fault_envelope(f: Fault) -> bytes:
