@@ -108,6 +108,7 @@ def charge(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
         )
         if pk is None:
             existing = uow.ledger.charge_request(req["charge_request_no"])
+            assert existing is not None  # the row that won the insert
             if existing.request_hash != content:
                 raise ChargeRequestExists(
                     f"ChargeRequestNo {req['charge_request_no']} exists with different content"
@@ -136,6 +137,7 @@ def refund(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
         )
         if pk is None:
             existing = uow.ledger.refund_request(req["refund_request_no"])
+            assert existing is not None  # the row that won the insert
             if existing.request_hash != content:
                 raise RefundRequestExists(
                     f"RefundRequestNo {req['refund_request_no']} exists with different content"

@@ -57,19 +57,25 @@ def _name_wrapped_parts(root) -> set[str]:
     return operations
 
 
+_RULES = (
+    ("Response", "{} 的响应包装元素 / The response wrapper of {}"),
+    ("Request", "{} 的请求 / What {} takes"),
+    ("Result", "{} 的结果 / What {} returns"),
+)
+
+
 def type_documentation(name: str, operations: set[str]) -> str | None:
-    """A type's documentation: its TYPE_DOCS entry, or for the types every operation and
-    list has, a rule."""
+    """A type's documentation: its TYPE_DOCS entry, or by rule for the wrapper, request,
+    result and list types every operation brings."""
     if name in TYPE_DOCS:
         return TYPE_DOCS[name]
     if name in operations:
         return f"{name} 的请求包装元素 / The request wrapper of {name}"
-    for ending, text in (("Response", "{} 的响应包装元素 / The response wrapper of {}"),
-                         ("Request", "{} 的请求 / What {} takes"), ("Result", "{} 的结果 / What {} returns")):
-        if name.endswith(ending) and name[: -len(ending)] in operations:
-            return text.format(name[: -len(ending)], name[: -len(ending)])
+    for ending, text in _RULES:
+        if name.endswith(ending) and name.removesuffix(ending) in operations:
+            return text.format(name.removesuffix(ending), name.removesuffix(ending))
     if name.endswith("Array"):
-        return f"{name[:-5]} 的列表 / A list of {name[:-5]}"
+        return f"{name.removesuffix('Array')} 的列表 / A list of {name.removesuffix('Array')}"
     return None
 
 
