@@ -120,7 +120,7 @@ def build_parser():
     report.add_argument("--accession-no")
     report.add_argument("--findings", default="脑实质内未见异常密度影，脑室系统未见扩大，中线结构居中。")
     report.add_argument("--impression", default="头颅CT平扫未见明显异常")
-    report.add_argument("--positive", action=argparse.BooleanOptionalAction, help="positive finding (阳性)")
+    report.add_argument("--positive", action=argparse.BooleanOptionalAction, help="positive finding (阳性), or --no-positive (阴性); FINAL and CORRECTED need one")
     report.add_argument("--study-uid", help="StudyInstanceUid")
     report.add_argument("--viewer-url")
     report.add_argument("--image-url", action="append", default=[], help="repeatable")
