@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timezone
 
 from lxml import etree
 from spyne import Application, Fault
@@ -89,6 +90,24 @@ def contract_fault(error: Exception) -> Fault:
     return internal_error()
 
 
+_DATE_LIKE = re.compile(r"^\s*-?\d{4,}-\d\d-\d\d")
+
+
+def unreadable_element(body) -> str | None:
+    """The first element holding a date or date-time Python cannot read (hour 24, a year
+    beyond 1..9999 or one that an offset pushes there), to name it in the fault."""
+    for node in body.iter() if body is not None else ():
+        if not isinstance(node.tag, str) or len(node) or not node.text or not _DATE_LIKE.match(node.text):
+            continue
+        try:
+            value = datetime.fromisoformat(node.text.strip().replace("Z", "+00:00"))
+            if value.tzinfo is not None:
+                value.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            return etree.QName(node).localname
+    return None
+
+
 class Endpoint(WsgiApplication):
     """spyne's WSGI server with its error paths mapped to contract faults."""
 
@@ -100,8 +119,11 @@ class Endpoint(WsgiApplication):
         except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
             log.info("unreadable value in a request: %s", type(exc).__name__)
             ctx.in_object = None
+            where = unreadable_element(ctx.in_body_doc)
             ctx.in_error = ctx.out_error = fault(
-                "SchemaValidationError", "a value in the request cannot be read (a date-time out of range?)")
+                "SchemaValidationError",
+                (f"Element '{where}': " if where else "") + "a value in the request cannot be read "
+                "(a date-time out of range?)")
 
     def handle_error(self, p_ctx, others, error, start_response):
         mapped = contract_fault(error)

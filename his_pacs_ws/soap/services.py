@@ -53,6 +53,10 @@ def invoke(ctx, use_case: Callable, request, result_type):
     runtime: Context = ctx.app.runtime
     state: CallState = ctx.udc
     settings = runtime.settings
+    # Noted before the conversion, which may refuse a value: the call record still says what
+    # the call was about.
+    state.message_id = _text(getattr(request, "MessageId", None))
+    state.application_no = _text(getattr(request, "ApplicationNo", None))
     try:
         plain = to_plain(request, type(request), settings.tz) if request is not None else {}
         state.message_id = plain.get("message_id")
@@ -70,6 +74,10 @@ def invoke(ctx, use_case: Callable, request, result_type):
     state.replayed = isinstance(result, Replayed)
     _note_subject(state, result)
     return build(result_type, result, settings.tz)
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _note_subject(state: CallState, result: dict) -> None:
