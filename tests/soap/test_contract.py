@@ -168,3 +168,69 @@ def test_every_type_is_named_once():
         names = schema_of(name).xpath("//xs:simpleType/@name | //xs:complexType/@name", namespaces={"xs": XS})
         assert not [n for n in names if n.endswith("Type") and "_" in n], names
         assert len(names) == len(set(names))
+
+
+DOTNET_VALUE_TYPES = {"xs:boolean", "xs:dateTime", "xs:date", "xs:int", "xs:decimal"}
+
+
+def optional_value_fields(name: str) -> dict[str, list[tuple[str, str | None]]]:
+    """Per operation, the optional request fields .NET gives a value type (dates, numbers,
+    booleans, enumerations), as paths, with their WSDL default."""
+    doc = schema_of(name)
+    ns = {"xs": XS, "wsdl": WSDL_NS}
+    simple = {s.get("name"): s for s in doc.xpath("//xs:simpleType", namespaces=ns)}
+    complex_ = {c.get("name"): c for c in doc.xpath("//xs:complexType", namespaces=ns)}
+
+    def value_type(t: str) -> bool:
+        if t in DOTNET_VALUE_TYPES:
+            return True
+        restriction = simple[t[4:]].find(f"{{{XS}}}restriction") if t[4:] in simple else None
+        if restriction is None:
+            return False
+        return restriction.find(f"{{{XS}}}enumeration") is not None or value_type(restriction.get("base"))
+
+    def walk(type_name, path, found, within=()):
+        for element in complex_[type_name].findall(f"{{{XS}}}sequence/{{{XS}}}element"):
+            t, here = element.get("type"), [*path, element.get("name")]
+            if t.startswith("tns:") and t[4:] in complex_:
+                if t[4:] not in within:  # a package's Components are ApplicationItems again
+                    walk(t[4:], here, found, (*within, type_name))
+            elif element.get("minOccurs") == "0" and element.get("maxOccurs") != "unbounded" and value_type(t):
+                found.append(("/".join(here), element.get("default")))
+        return found
+
+    operations = doc.xpath("//wsdl:portType/wsdl:operation/@name", namespaces=ns)
+    return {op: walk(f"{op}Request", [], []) for op in operations}
+
+
+def test_the_guide_lists_every_optional_value_typed_request_field():
+    """A .NET integrator who forgets a *Specified flag must find what that means."""
+    guide = (WSDL.parent / "docs" / "INTEGRATING.md").read_text()
+    table = [line for line in guide.splitlines() if line.startswith("| `")]
+    rows = {(cells[1].strip(" `"), field.strip(" `"))
+            for cells in (line.split("|") for line in table) for field in cells[2].split(",")}
+    listed = set()
+    for name in ("his", "pacs"):
+        for op, fields in optional_value_fields(name).items():
+            for path, _ in fields:
+                assert (op, path) in rows, f"docs/INTEGRATING.md: no row for {op} {path}"
+                listed.add((op, path))
+    assert len(listed) >= 20
+
+
+def test_the_wsdl_defaults_are_what_the_services_do():
+    from his_pacs_ws.services.emr import DEFAULT_MAX_DOCUMENTS
+    from his_pacs_ws.services.worklist import DEFAULT_PAGE_SIZE
+    from his_pacs_ws.soap.typedocs import ELEMENT_DEFAULTS
+
+    assert ELEMENT_DEFAULTS[("QueryApplicationsRequest", "PageSize")] == str(DEFAULT_PAGE_SIZE)
+    assert ELEMENT_DEFAULTS[("QueryEmrRequest", "MaxDocuments")] == str(DEFAULT_MAX_DOCUMENTS)
+    declared = {(op, path): default for name in ("his", "pacs")
+                for op, fields in optional_value_fields(name).items() for path, default in fields if default}
+    assert declared == {
+        ("SubmitApplication", "Priority"): "ROUTINE", ("QueryReports", "IncludePrior"): "true",
+        ("QueryReports", "IncludePreliminary"): "false", ("PublishEmr", "Documents/EmrDocument/Version"): "1",
+        ("QueryCriticalValues", "OverdueOnly"): "false", ("QueryApplications", "PageSize"): "100",
+        ("QueryEmr", "Scope"): "CURRENT_VISIT", ("QueryEmr", "IncludeOrders"): "false",
+        ("QueryEmr", "MaxDocuments"): "200",
+    }

@@ -31,7 +31,9 @@ def test_six_moves_import_through_find_spec():
 
 def test_without_the_compat_module_six_moves_cannot_be_imported():
     result = probe("")
-    assert result.returncode != 0 and "find_spec" in result.stderr
+    # 3.11 falls back to find_module and says find_spec is missing; 3.12+ find nothing
+    assert result.returncode != 0
+    assert "find_spec" in result.stderr or "No module named 'spyne.util.six.moves" in result.stderr
 
 
 def test_the_compat_module_comes_before_spyne():
