@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 from tests.soap.interop.conftest import HERE, skip_reason
@@ -25,3 +26,14 @@ def test_install_check_names_nothing_once_installed(foreign_stacks):
 
 def test_interop_tests_carry_the_marker(request):
     assert request.node.get_closest_marker("interop") is not None
+
+
+def test_install_check_names_the_missing_packages(tmp_path):
+    """On a machine with none of the stacks, --check lists their Debian packages."""
+    for tool in ("bash", "grep", "dirname", "id"):
+        (tmp_path / tool).symlink_to(shutil.which(tool))
+    check = subprocess.run(["bash", str(HERE / "install.sh"), "--check"], capture_output=True, text=True,
+                           env={"PATH": str(tmp_path)})
+    assert check.returncode == 1
+    for package in ("php-cli", "php-soap", "jaxws", "default-jdk-headless", "nodejs", "mono-devel", "mono-mcs"):
+        assert package in check.stdout.split(), check.stdout
