@@ -39,6 +39,7 @@ TYPE_DOCS = {
     "ResultStatus": "报告状态：初步、终审、更正、撤回审核 / Report status: preliminary, final, corrected, withdrawn",
     "CriticalValueStatus": "危急值状态：已上报、已接收、已处理、已撤销 / Critical value status: raised, received, handled, revoked",
     "EmrScope": "病历范围：本次就诊或全部就诊 / EMR scope: the current visit or all visits",
+    "Sequence": "通知序号，同一申请单内递增 / Notification sequence number, increasing per application",
     # complex types
     "Staff": "医护或操作人员：工号与姓名 / A member of staff: code and name",
     "Patient": "患者基本信息 / The patient",

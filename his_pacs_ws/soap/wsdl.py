@@ -8,7 +8,8 @@ from lxml import etree
 
 from his_pacs_ws.soap.typedocs import ELEMENT_DEFAULTS, TYPE_DOCS
 
-SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl"}
+SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl",
+                  "/ws/his-callback": "his-callback.wsdl", "/ws/pacs-callback": "pacs-callback.wsdl"}
 SNAPSHOT_BASE_URL = "http://localhost:8000"
 
 XS = "http://www.w3.org/2001/XMLSchema"
