@@ -17,6 +17,8 @@ def test_dotnet_asmx_walks_the_flow(interop_env):
     generated = [line for line in out.splitlines() if line.startswith("wsdl ")]
     assert "wsdl his: 12 Wrapped operations" in generated, out
     assert "wsdl pacs: 11 Wrapped operations" in generated, out
+    assert "wsdl his-callback: 6 Wrapped operations" in generated, out  # server classes, push mode
+    assert "wsdl pacs-callback: 3 Wrapped operations" in generated, out
     assert not any("warning" in line.lower() for line in generated), out
 
     checks = {line[3:] for line in out.splitlines() if line.startswith("ok ")}
