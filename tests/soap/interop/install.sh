@@ -8,7 +8,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
 missing=()
-command -v php >/dev/null && php -m | grep -qi '^soap$' || missing+=(php-cli php-soap)
+# grep reads all of php's output: with -q it may stop early, and pipefail would count php's SIGPIPE
+command -v php >/dev/null && php -m 2>/dev/null | grep -i '^soap$' >/dev/null || missing+=(php-cli php-soap)
 command -v wsimport >/dev/null || missing+=(jaxws)
 command -v javac >/dev/null || missing+=(default-jdk-headless)
 command -v node >/dev/null || missing+=(nodejs npm)
