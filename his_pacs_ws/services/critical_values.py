@@ -77,11 +77,14 @@ def raise_critical_value(uow: UnitOfWork, settings: Settings, caller: Caller, re
         })
         if pk is None:
             existing = uow.critical_values.get(req["critical_value_no"])
+            assert existing is not None  # the row that won the insert
             if existing.request_hash != content:
                 raise CriticalValueExists(
                     f"critical value {req['critical_value_no']} exists with different content")
             return {"critical_value": critical_value_record(existing, app.application_no)}
-        record = critical_value_record(uow.critical_values.get_by_pk(pk), app.application_no)
+        stored = uow.critical_values.get_by_pk(pk)
+        assert stored is not None  # inserted just now
+        record = critical_value_record(stored, app.application_no)
         outbox.critical_value(uow, Notification.CRITICAL_VALUE_RAISED, app, record,
                               occurred_at=req["reported_at"], origin=caller.name)
         return {"critical_value": record}

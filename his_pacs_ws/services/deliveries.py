@@ -153,7 +153,7 @@ def retry(uow: UnitOfWork, delivery_id: int, max_age: timedelta) -> dict:
 
 def retry_failed(uow: UnitOfWork, system: str, max_age: timedelta) -> int:
     with uow:
-        pk = _system_pk(uow, system)
+        pk = _get(uow, system).id
         if uow.outbox.endpoint(pk) is None:
             raise SystemCommandError(f"system {system} has no callback: set one first")
         count = uow.outbox.reopen(uow.outbox.failed_of(pk), uow.outbox.expire_after(max_age))
@@ -165,7 +165,7 @@ def retry_failed(uow: UnitOfWork, system: str, max_age: timedelta) -> int:
 def set_paused(uow: UnitOfWork, system: str, paused: bool) -> None:
     """A paused receiver keeps its queue and gets nothing until resumed."""
     with uow:
-        pk = _system_pk(uow, system)
+        pk = _get(uow, system).id
         if not uow.outbox.set_paused(pk, paused):
             raise SystemCommandError(f"system {system} has no callback")
         if not paused:
