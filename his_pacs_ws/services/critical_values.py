@@ -99,7 +99,7 @@ def _load(uow: UnitOfWork, number: str) -> CriticalValue:
     if cv is None:
         raise CriticalValueNotFound(f"critical value {number} does not exist")
     uow.outbox.lock_application(cv.application_pk)
-    return uow.critical_values.get(number, for_update=True)
+    return uow.critical_values.lock(cv.id)
 
 
 def _changed(uow: UnitOfWork, cv: CriticalValue, kind: Notification, at: datetime, origin: str | None) -> dict:
