@@ -40,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench import ENV, HEADER, cpu_seconds, is_postgres, is_service  # noqa: E402
 
+TICK = os.sysconf("SC_CLK_TCK")
+
 STAFF = "<v:Code>{c}</v:Code><v:Name>{n}</v:Name>"
 SUBMIT = ("<v:SubmitApplication><v:request><v:MessageId>{m}</v:MessageId><v:ApplicationNo>{a}</v:ApplicationNo>"
           "<v:Patient><v:PatientId>{p}</v:PatientId><v:Name>小明</v:Name><v:Sex>M</v:Sex></v:Patient>"
@@ -170,6 +172,57 @@ def is_deliverer(cmdline: str) -> bool:
     return "his_pacs_ws.cli" in cmdline and (" deliver" in cmdline or " inbox" in cmdline)
 
 
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, CPU seconds so far) of every process."""
+    table = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(pid)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / TICK)
+    return table
+
+
+def _tree(table: dict, root: int) -> set[int]:
+    members, grew = {root} if root in table else set(), True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                grew = True
+    return members
+
+
+class CpuMeter:
+    """CPU seconds of the service (web workers), its deliverers and inbox processor, and
+    PostgreSQL. With --service-pid and --pgdata, of those process trees only (other work
+    on the machine is not counted); without, of every process whose name matches."""
+
+    def __init__(self, service_pid: int | None, pgdata: str | None):
+        self.service_pid = service_pid
+        self.postmaster = None
+        if pgdata:
+            with open(os.path.join(pgdata, "postmaster.pid")) as f:
+                self.postmaster = int(f.readline())
+
+    def read(self) -> dict[str, float]:
+        if self.service_pid is None or self.postmaster is None:
+            return {"service": cpu_seconds(is_service), "deliverers": cpu_seconds(is_deliverer),
+                    "postgres": cpu_seconds(is_postgres)}
+        table = _processes()
+        totals = {"service": 0.0, "deliverers": 0.0, "postgres": 0.0}
+        for pid in _tree(table, self.service_pid):
+            totals["deliverers" if is_deliverer(table[pid][1]) else "service"] += table[pid][2]
+        for pid in _tree(table, self.postmaster):
+            totals["postgres"] += table[pid][2]
+        return totals
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -180,6 +233,8 @@ def main() -> int:
     parser.add_argument("--max-journeys", type=int, default=20000, help="stop after this many journeys")
     parser.add_argument("--dept", default=None, help="executing department (default: one per run)")
     parser.add_argument("--out", default=None, help="JSON result file")
+    parser.add_argument("--service-pid", type=int, help="pid of `his-pacs-ws serve`: count its process tree's CPU")
+    parser.add_argument("--pgdata", help="the PostgreSQL data directory: count its server's CPU")
     parser.add_argument("--label", default="", help="a note stored in the result file")
     parser.add_argument("--his-user", default=os.environ.get("HIS_PACS_HIS_USER"))
     parser.add_argument("--his-password", default=os.environ.get("HIS_PACS_HIS_PASSWORD"))
@@ -220,11 +275,10 @@ def main() -> int:
         return results, elapsed
 
     run(2.0, args.processes * 4)  # warm-up: connections, the workers' caches
-    before = {name: cpu_seconds(match) for name, match in
-              (("service", is_service), ("deliverers", is_deliverer), ("postgres", is_postgres))}
+    meter = CpuMeter(args.service_pid, args.pgdata)
+    before = meter.read()
     results, elapsed = run(args.seconds, args.max_journeys)
-    cpu = {name: cpu_seconds(match) - before[name] for name, match in
-           (("service", is_service), ("deliverers", is_deliverer), ("postgres", is_postgres))}
+    cpu = {name: value - before[name] for name, value in meter.read().items()}
 
     calls = len(results)
     failed = [r for r in results if not r[3]]
@@ -245,6 +299,7 @@ def main() -> int:
                  "p99_ms": round(percentile(sorted(v), 0.99) * 1000, 1)}
             for op, v in sorted(by_op.items(), key=lambda kv: -len(kv[1]))
         },
+        "cpu_counted": "process trees" if args.service_pid and args.pgdata else "by process name",
         "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()},
     }
     if failed:

