@@ -15,15 +15,13 @@ from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.services.context import Context
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
-from his_pacs_ws.soap.services import CallState
+from his_pacs_ws.soap.call import Call
 from his_pacs_ws.soap.types import TNS
 from his_pacs_ws.soap.wsdl import finish
 
 log = logging.getLogger(__name__)
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-ENVIRON_KEY = "his_pacs_ws.call"
-ENVIRON_FAULT = "his_pacs_ws.fault"
 
 
 def quiet_spyne_logging() -> None:
@@ -131,14 +129,14 @@ class Endpoint(WsgiApplication):
             p_ctx.in_error = mapped
         if p_ctx.out_error is error:
             p_ctx.out_error = mapped
-        p_ctx.transport.req_env[ENVIRON_FAULT] = fault_code(mapped)
+        Call.of(p_ctx.transport.req_env).fault_code = fault_code(mapped)
         return super().handle_error(p_ctx, others, mapped, start_response)
 
 
 def _on_method_call(ctx) -> None:
-    state: CallState = ctx.transport.req_env[ENVIRON_KEY]
-    state.operation = (ctx.method_request_string or "").rsplit("}", 1)[-1]
-    ctx.udc = state
+    call = Call.of(ctx.transport.req_env)
+    call.operation = (ctx.method_request_string or "").rsplit("}", 1)[-1]
+    ctx.udc = call
 
 
 class Soap11WithoutMultiref(Soap11):
