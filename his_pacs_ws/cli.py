@@ -9,6 +9,7 @@ from pathlib import Path
 
 from his_pacs_ws import __version__, admin
 from his_pacs_ws.config import ConfigError, Settings
+from his_pacs_ws.web import commands as operators
 
 log = logging.getLogger("his_pacs_ws")
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsdl.set_defaults(run=cmd_wsdl)
 
     admin.register(commands, database_options)
+    operators.register(commands, database_options)
     return parser
 
 

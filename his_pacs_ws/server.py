@@ -6,6 +6,7 @@ from __future__ import annotations
 from gunicorn.app.base import BaseApplication
 
 from his_pacs_ws.config import Settings
+from his_pacs_ws.web.metrics import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
 
 
 class GunicornServer(BaseApplication):
@@ -23,6 +24,7 @@ class GunicornServer(BaseApplication):
         self.cfg.set("proc_name", "his-pacs-ws")
         self.cfg.set("control_socket_disable", True)  # one per host would clash between instances
         self.cfg.set("loglevel", self.settings.log_level.lower())
+        self.cfg.set("child_exit", lambda arbiter, worker: worker_exited(worker.pid))  # /metrics
 
     def load(self):
         # Called in each worker after the fork: every worker gets its own engine and pool.
@@ -32,4 +34,8 @@ class GunicornServer(BaseApplication):
 
 
 def serve(settings: Settings, database_url: str) -> None:
-    GunicornServer(settings, database_url).run()
+    metrics_dir = prepare_multiprocess_dir()  # before the fork: every worker counts into it
+    try:
+        GunicornServer(settings, database_url).run()
+    finally:
+        remove_multiprocess_dir(metrics_dir)

@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
+from his_pacs_ws.db.console import ConsoleRepository
+from his_pacs_ws.db.operators import OperatorRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
 from his_pacs_ws.db.repositories import (
@@ -112,6 +114,8 @@ class UnitOfWork:
         self.emr = EmrRepository(self.session)
         self.systems = SystemRepository(self.session)
         self.calls = CallRecordRepository(self.session)
+        self.operators = OperatorRepository(self.session)
+        self.console = ConsoleRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -1,0 +1,107 @@
+"""Aggregates for the console's pictures and the partner-system page, computed in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, and_, cast, extract, func, select
+from sqlalchemy.orm import Session
+
+from his_pacs_ws.db.models import Application, CallRecord, CriticalValue, PartnerSystem, Report
+
+
+def _minutes(later, earlier):
+    return cast(extract("epoch", later - earlier), Float) / 60.0
+
+
+def _percentiles(value):
+    return (func.percentile_cont(0.5).within_group(value), func.percentile_cont(0.9).within_group(value),
+            func.count(value))
+
+
+class ConsoleRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def calls_per_minute(self, since: datetime, until: datetime) -> list[tuple[datetime, str, str, int]]:
+        """(minute, service, outcome, calls) for every minute with calls in [since, until)."""
+        minute = func.date_trunc("minute", CallRecord.at).label("minute")
+        stmt = (
+            select(minute, CallRecord.service, CallRecord.outcome, func.count())
+            .where(CallRecord.at >= since, CallRecord.at < until)
+            .group_by(minute, CallRecord.service, CallRecord.outcome)
+            .order_by(minute)
+        )
+        return [tuple(row) for row in self.session.execute(stmt)]
+
+    def system_activity(self, since: datetime) -> dict[str, dict]:
+        """Per known system: its last call ever, and its calls and faults since ``since``."""
+        result = {}
+        for system in self.session.scalars(select(PartnerSystem.name)):
+            last = self.session.scalar(select(func.max(CallRecord.at)).where(CallRecord.caller == system))
+            calls, faults = self.session.execute(
+                select(func.count(), func.count().filter(CallRecord.outcome == "FAULT"))
+                .where(CallRecord.caller == system, CallRecord.at >= since)
+            ).one()
+            result[system] = {"last_call_at": last, "calls": calls, "faults": faults}
+        return result
+
+    def report_turnaround(self, since: datetime, until: datetime) -> list[tuple[str, float, float, int]]:
+        """(executing department, median, p90, count) of the minutes from order to the first
+        verified report, for applications ordered in [since, until)."""
+        first = (
+            select(Report.application_pk,
+                   func.min(func.coalesce(Report.verified_at, Report.reported_at)).label("at"))
+            .where(Report.result_status.in_(("FINAL", "CORRECTED")))
+            .group_by(Report.application_pk)
+            .subquery()
+        )
+        minutes = _minutes(first.c.at, Application.ordered_at)
+        stmt = (
+            select(Application.executing_department_code, *_percentiles(minutes))
+            .join(first, first.c.application_pk == Application.id)
+            .where(Application.ordered_at >= since, Application.ordered_at < until)
+            .group_by(Application.executing_department_code)
+            .order_by(Application.executing_department_code)
+        )
+        return [tuple(row) for row in self.session.execute(stmt)]
+
+    def critical_times(self, since: datetime, until: datetime) -> list[tuple]:
+        """(patient department, receive median, p90, count, handle median, p90, count) in
+        minutes from the report, for values reported in [since, until) and not revoked."""
+        receive = _minutes(CriticalValue.received_at, CriticalValue.reported_at)
+        handle = _minutes(CriticalValue.handled_at, CriticalValue.reported_at)
+        stmt = (
+            select(CriticalValue.department_code, *_percentiles(receive), *_percentiles(handle))
+            .where(CriticalValue.reported_at >= since, CriticalValue.reported_at < until,
+                   CriticalValue.revoked_at.is_(None))
+            .group_by(CriticalValue.department_code)
+            .order_by(CriticalValue.department_code)
+        )
+        return [tuple(row) for row in self.session.execute(stmt)]
+
+    def critical_counts(self, at: datetime) -> tuple[int, int]:
+        """(open, overdue) critical values: open is not yet handled nor revoked; overdue is
+        still unreceived past its deadline."""
+        open_, overdue = self.session.execute(
+            select(
+                func.count().filter(CriticalValue.status.in_(("RAISED", "RECEIVED"))),
+                func.count().filter(and_(CriticalValue.status == "RAISED", CriticalValue.ack_deadline < at)),
+            ).select_from(CriticalValue)
+        ).one()
+        return open_, overdue
+
+    def auth_failures(self) -> list[tuple[str, int]]:
+        return [tuple(r) for r in self.session.execute(
+            select(PartnerSystem.name, PartnerSystem.auth_failures).order_by(PartnerSystem.name))]
+
+    def delivery_attempts(self) -> list[tuple[str, str, int]] | None:
+        """Outbound attempts per receiver and outcome (each attempt is an outbound call record).
+        None while the record has no direction (push mode not installed)."""
+        direction = getattr(CallRecord, "direction", None)
+        if direction is None:
+            return None
+        outcome = func.coalesce(CallRecord.fault_code, CallRecord.outcome)
+        stmt = (select(CallRecord.caller, outcome, func.count()).where(direction == "out")
+                .group_by(CallRecord.caller, outcome).order_by(CallRecord.caller, outcome))
+        return [tuple(r) for r in self.session.execute(stmt)]
