@@ -27,7 +27,8 @@ def critical_board(uow: UnitOfWork, settings: Settings, at: datetime | None = No
     values = critical_values.query_critical_values(uow, settings, CONSOLE, {"statuses": list(OPEN)})["critical_values"]
     for cv in values:
         left = (cv["ack_deadline"] - at).total_seconds() / 60
-        cv["minutes_left"] = int(left // 1) if cv["status"] == "RAISED" else None
+        # whole minutes, toward zero: 1.9 left is 1, 3.2 overdue is -3
+        cv["minutes_left"] = int(left) if cv["status"] == "RAISED" else None
     values.sort(key=lambda cv: (0 if cv["overdue"] else 1 if cv["status"] == "RAISED" else 2,
                                 cv["ack_deadline"] if cv["status"] == "RAISED" else cv["reported_at"]))
     return values

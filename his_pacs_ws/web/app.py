@@ -89,7 +89,8 @@ class Console:
         try:
             response = self._dispatch(req)
         except Exception as exc:  # a page that fails says so, without the details
-            log.error("console page %s failed: %s", req.path[:80], type(exc).__name__)
+            # the path may name an application: only the kind of failure is logged
+            log.error("a console page failed: %s", type(exc).__name__)
             response = self._error(req, None, "500 Internal Server Error", "bad_request")
         headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))),
                    *SECURITY_HEADERS, *response.headers]
@@ -128,8 +129,9 @@ class Console:
             if match and method == req.method:
                 if admin and not operator.is_admin:
                     if req.method == "POST":
-                        operators.audit(self.context.uow(), operator, _action_name(req.path), req.path,
-                                        "REFUSED", req.remote_addr, "viewer")
+                        action, target = _action(req.path, match.groups())
+                        operators.audit(self.context.uow(), operator, action, target, "REFUSED", req.remote_addr,
+                                        "not an admin")
                     return self._error(req, operator, "403 Forbidden", "admin_only")
                 return handler(req, operator, *match.groups())
         return self._error(req, operator, "404 Not Found", "not_found")
@@ -326,7 +328,7 @@ class Console:
     def receiver_action(self, req, operator, system, action) -> Response:
         if deliveries is None:
             return self._error(req, operator, "404 Not Found", "push_unavailable")
-        name = {"pause": "RECEIVER_PAUSE", "resume": "RECEIVER_RESUME", "retry-failed": "RECEIVER_RETRY_FAILED"}[action]
+        name, _ = _action(req.path, (system, action))
         detail = None
         try:
             if action == "retry-failed":
@@ -386,9 +388,12 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _action_name(path: str) -> str:
-    parts = path.strip("/").split("/")
-    return ("_".join(p for p in (parts[0], parts[-1]) if not p.isdigit()).upper().replace("-", "_"))[:32]
+def _action(path: str, groups: tuple) -> tuple[str, str]:
+    """The audit's name for an admin action, and what it acts on: SYSTEM_DISABLE pacs1."""
+    if path.startswith("/deliveries/"):
+        return "DELIVERY_RETRY", f"delivery {groups[0]}"
+    noun = "SYSTEM" if path.startswith("/systems/") else "RECEIVER"
+    return f"{noun}_{groups[1].upper().replace('-', '_')}", groups[0]
 
 
 def _has_direction() -> bool:
