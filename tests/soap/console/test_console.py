@@ -115,3 +115,113 @@ def test_an_admin_disables_a_system_and_a_viewer_is_refused(page, console, serve
     audit = page.inner_text("#operator-audit")
     assert re.search(rf"{ADMIN}\tSYSTEM_DISABLE\t{re.escape(name)}\tOK", audit)
     assert re.search(rf"{VIEWER}\tSYSTEM_DISABLE\t{re.escape(name)}\tREFUSED", audit)
+
+
+def test_a_form_without_the_session_token_or_from_another_site_changes_nothing(page, console, server, database_url):
+    name = unique("his-x")
+    added = run_cli("systems", "add", name, "--role", "HIS", "--password-stdin", "--database-url", database_url,
+                    env=server.env, stdin="a-long-password-1\n")
+    assert added.returncode == 0, added.stderr
+    sign_in(page, console, ADMIN, ADMIN_PASSWORD, "/systems")
+    target = f"{console.url}/systems/{name}/disable"
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+
+    assert page.request.post(target, form={}).status == 403  # no token
+    assert page.request.post(target, form={"csrf": "x" + csrf[1:]}).status == 403  # a wrong one
+    foreign = page.request.post(target, form={"csrf": csrf}, headers={"Origin": "http://evil.example"})
+    assert foreign.status == 403  # the right one, from a page elsewhere
+    # an attacker's page posting the form: the session cookie is SameSite=Strict, so it is not even sent
+    cookie = next(c for c in page.context.cookies() if c["name"] == "hpw_session")
+    assert cookie["sameSite"] == "Strict" and cookie["httpOnly"] and cookie["path"] == "/console"
+
+    page.reload()
+    assert "启用" in page.locator(f"#systems tr[data-system='{name}']").inner_text()  # still enabled
+    assert page.request.post(target, form={"csrf": csrf}).status == 200  # the console's own form works
+
+
+def test_the_sign_in_form_needs_its_own_token(page, console):
+    page.goto(console.url + "/login")
+    answer = page.request.post(console.url + "/login", form={"name": ADMIN, "password": ADMIN_PASSWORD,
+                                                            "csrf": "forged"})
+    assert answer.status == 403 and session_cookie(page) is None
+
+
+def plant(page, value: str) -> None:
+    """A session cookie set in the browser as the console sets its own (same name and path)."""
+    page.context.add_cookies([{"name": "hpw_session", "value": value, "domain": "127.0.0.1", "path": "/console",
+                               "httpOnly": True, "sameSite": "Strict"}])
+
+
+def test_a_session_id_from_before_sign_in_is_never_kept(browser, page, console):
+    # the attacker signs in and plants the own session cookie in the victim's browser
+    attacker = browser.new_context()
+    attacker_page = attacker.new_page()
+    sign_in(attacker_page, console, VIEWER, VIEWER_PASSWORD)
+    planted = session_cookie(attacker_page)
+    attacker.close()
+    plant(page, planted)
+    page.goto(console.url + "/systems")
+    assert page.inner_text("#operator").startswith(VIEWER)  # the planted session works, for now
+
+    page.click("#sign-out")
+    plant(page, "chosen-by-the-attacker")
+    sign_in(page, console, ADMIN, ADMIN_PASSWORD)
+    mine = session_cookie(page)
+    assert mine not in (planted, "chosen-by-the-attacker")
+    # and a planted valid session ends at the victim's sign-in
+    other = browser.new_context()
+    other_page = other.new_page()
+    sign_in(other_page, console, VIEWER, VIEWER_PASSWORD)
+    planted = session_cookie(other_page)
+    page.context.clear_cookies()
+    plant(page, planted)
+    page.goto(console.url + "/login")
+    page.fill("#name", ADMIN)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("#sign-in")
+    assert page.inner_text("#operator").startswith(ADMIN)
+    other_page.goto(console.url + "/systems")
+    assert "/console/login" in other_page.url  # the planted session is gone
+    other.close()
+
+
+def test_guessing_a_password_is_stopped_after_five_tries(page, console, server, database_url):
+    name = unique("op")
+    added = run_cli("operators", "add", name, "--role", "viewer", "--password-stdin", "--database-url", database_url,
+                    env=server.env, stdin="the-right-password-1\n")
+    assert added.returncode == 0, added.stderr
+    for guess in range(5):
+        page.goto(console.url + "/login")
+        page.fill("#name", name)
+        page.fill("#password", f"guess-{guess}")
+        page.click("#sign-in")
+        assert page.inner_text("#message") == "用户名或密码错误"
+    page.fill("#name", name)
+    page.fill("#password", "the-right-password-1")
+    page.click("#sign-in")
+    assert "失败次数过多" in page.inner_text("#message") and session_cookie(page) is None
+
+
+def test_english_labels_and_a_hospital_screen(page, console):
+    sign_in(page, console, VIEWER, VIEWER_PASSWORD, "/critical")
+    assert "危急值" in page.inner_text("header nav")  # Chinese by default
+    page.click("text=English")
+    assert "Critical values" in page.inner_text("header nav") and page.url.endswith("/console/critical")
+    for path in ("/critical", "/messages", "/systems", "/charts", "/deliveries"):
+        page.goto(console.url + path)
+        assert "Sign out" in page.inner_text("header")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366, path  # no sideways scrolling
+    page.click("text=中文")
+    assert "危急值" in page.inner_text("header nav")
+
+
+def test_no_patient_data_in_the_server_log(page, console, server, his, pacs):
+    request = paid_application(his)
+    patient = request["Patient"]["PatientId"]
+    raise_value(pacs, request["ApplicationNo"], minutes_ago=3)
+    sign_in(page, console, ADMIN, ADMIN_PASSWORD, f"/messages?patient_id={patient}")
+    page.goto(f"{console.url}/applications/{request['ApplicationNo']}")
+    page.goto(f"{console.url}/critical")
+    page.goto(f"{console.url}/messages/999999999")
+    log = server.log_path.read_text("utf-8", "replace")
+    assert patient not in log and "小明" not in log and ADMIN_PASSWORD not in log
