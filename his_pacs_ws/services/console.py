@@ -29,7 +29,10 @@ def critical_board(uow: UnitOfWork, settings: Settings, at: datetime | None = No
         left = (cv["ack_deadline"] - at).total_seconds() / 60
         # whole minutes, toward zero: 1.9 left is 1, 3.2 overdue is -3
         cv["minutes_left"] = int(left) if cv["status"] == "RAISED" else None
-    values.sort(key=lambda cv: (0 if cv["overdue"] else 1 if cv["status"] == "RAISED" else 2,
+        # overdue on the board: still unreceived past the deadline (one received late is
+        # "overdue" in the audit, but nobody has to run for it any more)
+        cv["waiting_overdue"] = cv["status"] == "RAISED" and cv["overdue"]
+    values.sort(key=lambda cv: (0 if cv["waiting_overdue"] else 1 if cv["status"] == "RAISED" else 2,
                                 cv["ack_deadline"] if cv["status"] == "RAISED" else cv["reported_at"]))
     return values
 
