@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env HIS_PACS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env HIS_PACS_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="sync worker processes (env HIS_PACS_WORKERS, default 2)")
+    serve.add_argument("--deliverers", type=int,
+                       help="push deliverer processes to start, 0 when they run elsewhere "
+                            "(env HIS_PACS_DELIVERERS, default 1)")
     serve.set_defaults(run=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -57,6 +60,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         workers=getattr(args, "workers", None),
+        deliverers=getattr(args, "deliverers", None),
     )
 
 

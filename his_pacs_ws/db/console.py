@@ -95,13 +95,3 @@ class ConsoleRepository:
         return [tuple(r) for r in self.session.execute(
             select(PartnerSystem.name, PartnerSystem.auth_failures).order_by(PartnerSystem.name))]
 
-    def delivery_attempts(self) -> list[tuple[str, str, int]] | None:
-        """Outbound attempts per receiver and outcome (each attempt is an outbound call record).
-        None while the record has no direction (push mode not installed)."""
-        direction = getattr(CallRecord, "direction", None)
-        if direction is None:
-            return None
-        outcome = func.coalesce(CallRecord.fault_code, CallRecord.outcome)
-        stmt = (select(CallRecord.caller, outcome, func.count()).where(direction == "out")
-                .group_by(CallRecord.caller, outcome).order_by(CallRecord.caller, outcome))
-        return [tuple(r) for r in self.session.execute(stmt)]

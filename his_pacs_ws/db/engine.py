@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
+from his_pacs_ws.db.outbox import OutboxRepository
 from his_pacs_ws.db.console import ConsoleRepository
 from his_pacs_ws.db.operators import OperatorRepository
 from his_pacs_ws.db.records import CallRecordRepository
@@ -114,6 +115,7 @@ class UnitOfWork:
         self.emr = EmrRepository(self.session)
         self.systems = SystemRepository(self.session)
         self.calls = CallRecordRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         self.operators = OperatorRepository(self.session)
         self.console = ConsoleRepository(self.session)
         return self

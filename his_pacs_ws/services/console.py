@@ -110,8 +110,3 @@ def metrics_snapshot(uow: UnitOfWork, at: datetime | None = None) -> dict:
         failures = uow.console.auth_failures()
     return {"critical_open": open_, "critical_overdue": overdue, "auth_failures": failures}
 
-
-def delivery_attempts(uow: UnitOfWork) -> list[tuple[str, str, int]] | None:
-    """(receiver, outcome, attempts) from the outbound call records, or None before push mode."""
-    with uow:
-        return uow.console.delivery_attempts()

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from his_pacs_ws.console import parse_moment
 from his_pacs_ws.domain.errors import ServiceError
 from his_pacs_ws.services import console as views
-from his_pacs_ws.services import operators, records
+from his_pacs_ws.services import deliveries, operators, records
 from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.operators import OperatorSession, SignInRefused
 from his_pacs_ws.services.systems import SystemCommandError, set_enabled
@@ -32,11 +32,6 @@ from his_pacs_ws.web import charts
 from his_pacs_ws.web.http import Request, Response, redirect
 from his_pacs_ws.web.i18n import LANGUAGES, translator
 from his_pacs_ws.web.xmlview import pretty_xml
-
-try:  # push mode: the delivery queues, where this server has them
-    from his_pacs_ws.services import deliveries
-except ImportError:  # pragma: no cover - depends on the installed release
-    deliveries = None
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +60,7 @@ class Console:
                                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["when"] = self._when
         self.templates.filters["who"] = lambda staff: (staff or {}).get("name") or ""
+        self._max_age = timedelta(seconds=context.settings.delivery_max_age_seconds)  # a retried delivery's new life
         self.css = (HERE / "static" / "console.css").read_bytes()
         self.routes = [
             ("GET", r"/", self.home, False),
@@ -160,7 +156,7 @@ class Console:
         page = self.templates.get_template(template).render(
             t=translator(language), lang=language, operator=operator, prefix=PREFIX, path=req.path,
             csrf=operator.csrf_token if operator else values.pop("login_csrf", ""),
-            other_lang="en" if language == "zh" else "zh", push=deliveries is not None, **values)
+            other_lang="en" if language == "zh" else "zh", **values)
         return Response(status=status, body=page.encode("utf-8"))
 
     def _error(self, req, operator, status: str, message: str) -> Response:
@@ -226,11 +222,11 @@ class Console:
                            operation=form["operation"] or None,
                            fault_code=("*" if form["fault"] == "*" else form["fault"] or None),
                            since=since, until=until, limit=SEARCH_LIMIT)
-            if form["direction"] in ("in", "out") and _has_direction():
+            if form["direction"] in ("in", "out"):
                 filters["direction"] = form["direction"]
             calls = records.search_calls(self.context.uow(), **filters)
         return self.render(req, operator, "messages.html", form=form, calls=calls, error=error, searched=searched,
-                           limit=SEARCH_LIMIT, directions=_has_direction())
+                           limit=SEARCH_LIMIT)
 
     def message(self, req, operator, record_id) -> Response:
         call = records.show_call(self.context.uow(), int(record_id))
@@ -253,8 +249,7 @@ class Console:
             page = views.application_page(self.context.uow(), self.settings, number)
         except ServiceError:
             return self.render(req, operator, "application_lookup.html", status="404 Not Found", missing=number)
-        page["deliveries"] = (deliveries.list_deliveries(self.context.uow(), application_no=number, limit=200)
-                              if deliveries is not None else None)
+        page["deliveries"] = deliveries.list_deliveries(self.context.uow(), application_no=number, limit=200)
         return self.render(req, operator, "application.html", page=page, number=number)
 
     def _critical_filters(self, req):
@@ -303,8 +298,6 @@ class Console:
                         headers=[("Content-Disposition", f'attachment; filename="critical-values-{stamp}.csv"')])
 
     def deliveries(self, req, operator) -> Response:
-        if deliveries is None:
-            return self.render(req, operator, "deliveries.html", queues=None, failed=[], system="")
         system = req.query.get("system", "").strip() or None
         queues = deliveries.queues(self.context.uow())
         failed = deliveries.list_deliveries(self.context.uow(), system=system, status="FAILED", limit=200)
@@ -313,10 +306,8 @@ class Console:
                            system=system or "", done=req.query.get("done"))
 
     def delivery_retry(self, req, operator, delivery_id) -> Response:
-        if deliveries is None:
-            return self._error(req, operator, "404 Not Found", "push_unavailable")
         try:
-            deliveries.retry(self.context.uow(), int(delivery_id))
+            deliveries.retry(self.context.uow(), int(delivery_id), self._max_age)
         except Exception as exc:
             operators.audit(self.context.uow(), operator, "DELIVERY_RETRY", f"delivery {delivery_id}", "FAILED",
                             req.remote_addr, type(exc).__name__)
@@ -326,13 +317,11 @@ class Console:
         return redirect(PREFIX + "/deliveries?done=retry")
 
     def receiver_action(self, req, operator, system, action) -> Response:
-        if deliveries is None:
-            return self._error(req, operator, "404 Not Found", "push_unavailable")
         name, _ = _action(req.path, (system, action))
         detail = None
         try:
             if action == "retry-failed":
-                detail = f"{deliveries.retry_failed(self.context.uow(), system)} deliveries"
+                detail = f"{deliveries.retry_failed(self.context.uow(), system, self._max_age)} deliveries"
             else:
                 deliveries.set_paused(self.context.uow(), system, action == "pause")
         except Exception as exc:
@@ -395,10 +384,3 @@ def _action(path: str, groups: tuple) -> tuple[str, str]:
     noun = "SYSTEM" if path.startswith("/systems/") else "RECEIVER"
     return f"{noun}_{groups[1].upper().replace('-', '_')}", groups[0]
 
-
-def _has_direction() -> bool:
-    from dataclasses import fields
-
-    from his_pacs_ws.db.records import CallFilter  # the filter knows direction once push mode is in
-
-    return any(f.name == "direction" for f in fields(CallFilter))

@@ -150,8 +150,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "attempts": ("尝试次数", "Attempts"),
     "last_outcome": ("最近结果", "Last outcome"),
     "receiver_answer": ("接收方应答", "Receiver's answer"),
-    "push_unavailable": ("推送模式尚未安装：本服务器没有推送队列。",
-                         "Push mode is not installed: this server has no delivery queues."),
     "action": ("动作", "Action"),
     "target": ("对象", "Target"),
     "detail": ("说明", "Detail"),

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -129,23 +130,39 @@ def _database_metrics(context) -> bytes:
             ("his_pacs_ws_receiver_paused", "1 when deliveries to the receiver are paused",
              lambda q: 1 if q.get("paused") else 0),
         ):
-            _family(lines, metric, "gauge", help_text, [({"receiver": q["name"]}, value(q)) for q in queues])
-        attempts = _attempts(context)
-        if attempts is not None:
-            _family(lines, "his_pacs_ws_delivery_attempts", "counter", "delivery attempts by receiver and outcome",
-                    [({"receiver": r, "outcome": o}, n) for r, o, n in attempts])
+            _family(lines, metric, "gauge", help_text, [({"receiver": q["system"]}, value(q)) for q in queues])
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def _queues(context):
-    try:
-        from his_pacs_ws.services import deliveries
-    except ImportError:  # push mode not in this release
-        return None
+    from his_pacs_ws.services import deliveries
+
     return deliveries.queues(context.uow())
 
 
-def _attempts(context):
-    from his_pacs_ws.services.console import delivery_attempts
+_delivery_metrics = None
+_delivery_lock = threading.Lock()  # a deliverer sends from several threads
 
-    return delivery_attempts(context.uow())
+
+def count_delivery_attempt(receiver: str, outcome: str, seconds: float) -> None:
+    """One delivery attempt, counted in the deliverer process that made it. Deliverers
+    started by `serve` share its metrics directory, so the web workers' scrape adds them."""
+    global _delivery_metrics
+    with _delivery_lock:
+        if _delivery_metrics is None:
+            _delivery_metrics = _make_delivery_metrics()
+    attempts, duration = _delivery_metrics
+    attempts.labels(receiver, outcome).inc()
+    duration.labels(receiver).observe(seconds)
+
+
+def _make_delivery_metrics():
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    registry = CollectorRegistry(auto_describe=True)
+    return (
+        Counter("his_pacs_ws_delivery_attempts", "delivery attempts by receiver and outcome",
+                ["receiver", "outcome"], registry=registry),
+        Histogram("his_pacs_ws_delivery_duration_seconds", "time of one delivery attempt, POST to answer",
+                  ["receiver"], buckets=BUCKETS, registry=registry),
+    )

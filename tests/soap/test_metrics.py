@@ -4,11 +4,14 @@ the calls of every worker; states come from the database."""
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import requests
 
 from tests.soap.conftest import application_request, client, unique
+from tests.soap.push import Receiver, cli_ok, push_system
 
 PING_OK = 'his_pacs_ws_calls_total{operation="Ping",outcome="OK",service="PACS"}'
 PING_COUNT = 'his_pacs_ws_call_duration_seconds_count{operation="Ping",service="PACS"}'
@@ -78,3 +81,28 @@ def test_open_and_overdue_critical_values_come_from_the_database(base_url, his, 
     assert after["his_pacs_ws_database_up"] == 1
     text = requests.get(base_url + "/metrics", timeout=10).text
     assert request["Patient"]["PatientId"] not in text and not re.search(r"[\u4e00-\u9fff]", text)
+
+
+def test_delivery_attempts_are_counted_by_the_deliverer_and_queues_read_from_the_database(
+        base_url, server, database_url, his, tmp_path):
+    receiver = Receiver("pacs", tmp_path, "--client-fault", "ApplicationReleased").start()
+    dept = "M" + uuid.uuid4().hex[:6].upper()
+    name = push_system(database_url, server.env, "PACS", receiver.url, departments=dept)
+    try:
+        request = application_request(executing=dept)
+        his.SubmitApplication(request=request)
+        his.ConfirmPayment(request={"MessageId": unique("M"), "ApplicationNo": request["ApplicationNo"],
+                                    "Amount": "150.00", "PaidAt": datetime.now(timezone.utc)})
+        receiver.wait_for(lambda es: [e for e in es if e["outcome"] == "client-fault"])
+        attempts = f'his_pacs_ws_delivery_attempts_total{{outcome="CLIENT_FAULT",receiver="{name}"}}'
+        failed = f'his_pacs_ws_outbox_failed{{receiver="{name}"}}'
+        deadline = time.monotonic() + 15
+        while not ((values := scrape(base_url)).get(failed) == 1 and values.get(attempts) == 1):
+            assert time.monotonic() < deadline, {k: v for k, v in values.items() if name in k}
+            time.sleep(0.3)
+        assert values[f'his_pacs_ws_outbox_depth{{receiver="{name}"}}'] == 0
+        assert values[f'his_pacs_ws_receiver_paused{{receiver="{name}"}}'] == 0
+        assert values[f'his_pacs_ws_delivery_duration_seconds_count{{receiver="{name}"}}'] == 1
+    finally:
+        cli_ok(database_url, server.env, "systems", "callback-off", name)
+        receiver.stop()

@@ -6,9 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.soap.conftest import application_request, run_cli, unique
+from tests.soap.push import Receiver, cli_ok, push_system
 from tests.soap.console.conftest import (
     ADMIN,
     ADMIN_PASSWORD,
@@ -225,3 +230,63 @@ def test_no_patient_data_in_the_server_log(page, console, server, his, pacs):
     page.goto(f"{console.url}/messages/999999999")
     log = server.log_path.read_text("utf-8", "replace")
     assert patient not in log and "小明" not in log and ADMIN_PASSWORD not in log
+
+
+@pytest.fixture
+def refusing_pacs(server, database_url, tmp_path):
+    """A PACS whose receiver refuses ApplicationReleased (a Client fault), for one department."""
+    receiver = Receiver("pacs", tmp_path, "--client-fault", "ApplicationReleased").start()
+    dept = "W" + uuid.uuid4().hex[:6].upper()
+    name = push_system(database_url, server.env, "PACS", receiver.url, departments=dept)
+    yield receiver, name, dept
+    cli_ok(database_url, server.env, "systems", "callback-off", name)
+    receiver.stop()
+
+
+def test_an_admin_retries_a_failed_delivery_and_a_viewer_is_refused(page, console, his, refusing_pacs):
+    receiver, name, dept = refusing_pacs
+    request = application_request(executing=dept)
+    his.SubmitApplication(request=request)
+    his.ConfirmPayment(request={"MessageId": unique("M"), "ApplicationNo": request["ApplicationNo"],
+                                "Amount": "150.00", "PaidAt": datetime.now(timezone.utc)})
+    no = request["ApplicationNo"]
+    receiver.wait_for(lambda es: [e for e in es if e["outcome"] == "client-fault"])
+
+    sign_in(page, console, VIEWER, VIEWER_PASSWORD, f"/deliveries?system={name}")
+    row = page.locator("#failed tr[data-delivery]", has_text=no)
+    deadline = time.monotonic() + 15
+    while row.count() == 0:  # the deliverer commits the outcome a moment after the receiver answered
+        assert time.monotonic() < deadline, page.inner_text("#failed")
+        time.sleep(0.3)
+        page.reload()
+    delivery_id = row.get_attribute("data-delivery")
+    assert "FAILED" in row.inner_text() and "CLIENT_FAULT" in row.inner_text() and "Client.Refused" in row.inner_text()
+    assert row.locator("button").count() == 0  # a viewer has no retry button
+    assert "1" in page.locator(f"#queues tr[data-receiver='{name}']").inner_text()
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    refused = page.request.post(f"{console.url}/deliveries/{delivery_id}/retry", form={"csrf": csrf})
+    assert refused.status == 403
+    page.click("#sign-out")
+
+    receiver.stop()
+    receiver.start("--fail", "0")  # the vendor fixed it
+    sign_in(page, console, ADMIN, ADMIN_PASSWORD, f"/deliveries?system={name}")
+    page.locator(f"#failed tr[data-delivery='{delivery_id}'] button.retry").click()
+    assert "已完成" in page.inner_text("#done")
+    applied = receiver.wait_for(lambda es: [e for e in es if e["outcome"] == "applied" and e["application_no"] == no])
+    assert applied[0]["message_id"] == receiver.entries()[0]["message_id"]  # the same notification, again
+
+    page.locator(f"#queues tr[data-receiver='{name}'] button", has_text="暂停").click()
+    assert "已暂停" in page.locator(f"#queues tr[data-receiver='{name}']").inner_text()
+    page.locator(f"#queues tr[data-receiver='{name}'] button", has_text="恢复").click()
+    assert "已暂停" not in page.locator(f"#queues tr[data-receiver='{name}']").inner_text()
+
+    page.goto(f"{console.url}/applications/{no}")
+    assert "ApplicationReleased" in page.inner_text("#app-deliveries")
+    assert "推送" in page.inner_text("#app-calls")  # the outbound attempts are among its calls
+    page.goto(f"{console.url}/audit")
+    audit = page.inner_text("#operator-audit")
+    for line in (rf"{ADMIN}\tDELIVERY_RETRY\tdelivery {delivery_id}\tOK",
+                 rf"{VIEWER}\tDELIVERY_RETRY\tdelivery {delivery_id}\tREFUSED",
+                 rf"{ADMIN}\tRECEIVER_PAUSE\t{re.escape(name)}\tOK", rf"{ADMIN}\tRECEIVER_RESUME\t{re.escape(name)}\tOK"):
+        assert re.search(line, audit), line
