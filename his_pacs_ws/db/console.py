@@ -35,13 +35,15 @@ class ConsoleRepository:
         return [tuple(row) for row in self.session.execute(stmt)]
 
     def system_activity(self, since: datetime) -> dict[str, dict]:
-        """Per known system: its last call ever, and its calls and faults since ``since``."""
+        """Per known system: the last call it made, and its calls and faults since ``since``
+        (its calls to us: our deliveries to it are on the deliveries page)."""
         result = {}
         for system in self.session.scalars(select(PartnerSystem.name)):
-            last = self.session.scalar(select(func.max(CallRecord.at)).where(CallRecord.caller == system))
+            mine = (CallRecord.caller == system, CallRecord.direction == "in")
+            last = self.session.scalar(select(func.max(CallRecord.at)).where(*mine))
             calls, faults = self.session.execute(
                 select(func.count(), func.count().filter(CallRecord.outcome == "FAULT"))
-                .where(CallRecord.caller == system, CallRecord.at >= since)
+                .where(*mine, CallRecord.at >= since)
             ).one()
             result[system] = {"last_call_at": last, "calls": calls, "faults": faults}
         return result
