@@ -102,6 +102,10 @@ class Receiver:
             return self.fault("Client.SchemaValidationError", f"unreadable notification: {type(exc).__name__}: {exc}")
         if not self.authenticated(envelope):
             return self.fault("Client.AuthenticationFailed", "authentication failed")
+        if self.args.record:  # the moment it arrived, before any rehearsed slowness
+            self.record({"operation": operation, "message_id": request.MessageId, "sequence": int(request.Sequence),
+                         "application_no": application_no(request), "started": started, "outcome": "received",
+                         "sender": agent}, None, quiet=True)
         with self.lock:
             slow = self.args.slow if self.args.slow_count is None or self.slow_left > 0 else 0
             self.slow_left -= 1
@@ -158,15 +162,16 @@ class Receiver:
             return hmac.compare_digest(expected.decode(), given)
         return hmac.compare_digest(self.args.password or "", given)
 
-    def record(self, entry: dict, request) -> None:
+    def record(self, entry: dict, request, *, quiet: bool = False) -> None:
         entry["finished"] = time.time()
-        if not self.args.quiet:
+        if not (self.args.quiet or quiet):
             stamp = datetime.now().strftime("%H:%M:%S")
             print(f"[{stamp}] {entry['operation']} #{entry['sequence']} {entry['message_id']}: "
                   f"{self.describe(entry['operation'], request)} -> {entry['outcome']}")
         if self.args.record:
             with open(self.args.record, "a", encoding="utf-8") as out:
-                out.write(json.dumps({**entry, "request": _plain(request)}, ensure_ascii=False, default=str) + "\n")
+                line = {**entry, "request": _plain(request) if request is not None else None}
+                out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
 
     @staticmethod
     def fault(code: str, message: str) -> tuple[str, bytes]:

@@ -140,6 +140,11 @@ def request_body(kind: Notification, plain: dict, tz: tzinfo, security: str | No
     (snake_case, with message_id, sequence and occurred_at)."""
     request_type = REQUEST_TYPES[kind]
     node = get_object_as_xml(build(request_type, plain, tz), request_type, "request")
+    for element in node.iter():
+        # spyne's standalone serializer leaves list entries unqualified; the schema is
+        # elementFormDefault="qualified", and .NET would silently drop them
+        if isinstance(element.tag, str) and not element.tag.startswith("{"):
+            element.tag = f"{{{TNS}}}{element.tag}"
     envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "tns": TNS})
     if security:
         header = etree.SubElement(envelope, f"{{{SOAP_ENV}}}Header")

@@ -49,10 +49,12 @@ class Receiver:
             self.process.wait(timeout=10)
         self.process = None
 
-    def entries(self) -> list[dict]:
+    def entries(self, *, arrivals: bool = False) -> list[dict]:
+        """What the receiver answered (with arrivals=True: when each request came in)."""
         if not self.record.exists():
             return []
-        return [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line]
+        lines = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line]
+        return [e for e in lines if (e["outcome"] == "received") == arrivals]
 
     def applied(self, application_no: str | None = None) -> list[dict]:
         return [e for e in self.entries() if e["outcome"] == "applied"
@@ -67,6 +69,13 @@ class Receiver:
                 return found
             assert time.monotonic() < deadline, f"no {what} within {timeout} s; got {entries}"
             time.sleep(0.1)
+
+
+def start_deliverer(database_url: str, env: dict, log: Path) -> subprocess.Popen:
+    """One more `his-pacs-ws deliver` on the test database, beside the server's own."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "his_pacs_ws.cli", "deliver", "--database-url", database_url],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
 def cli_ok(database_url: str, env: dict, *args: str, stdin: str | None = None) -> str:
