@@ -31,21 +31,19 @@ def register(commands, database_options) -> None:
 
 
 def _run(settings: Settings, work, done: str, args=None, needs_password: bool = False) -> int:
-    from his_pacs_ws.admin import _database, _fail, _password
+    """Run one operator change as the partner-system commands run theirs: the password from
+    standard input only, refusals as one-line messages with exit status 1."""
+    from his_pacs_ws.admin import _system_command
     from his_pacs_ws.services.operators import OperatorCommandError
+    from his_pacs_ws.services.systems import SystemCommandError
 
-    password = None
-    if needs_password:
-        password = _password(args)
-        if password is None:
-            return _fail("give the password on standard input with --password-stdin (never on the command line)", 2)
-    with _database(settings) as context:
+    def refusals_as_messages(context, password):
         try:
             work(context, password)
         except OperatorCommandError as err:
-            return _fail(str(err))
-    print(done)
-    return 0
+            raise SystemCommandError(str(err)) from None
+
+    return _system_command(settings, refusals_as_messages, done, needs_password=needs_password, args=args)
 
 
 def cmd_add(settings: Settings, args) -> int:
