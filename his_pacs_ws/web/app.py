@@ -60,6 +60,8 @@ class Console:
                                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.templates.filters["when"] = self._when
         self.templates.filters["who"] = lambda staff: (staff or {}).get("name") or ""
+        public = context.settings.public_url
+        self.public_host = public.split("://", 1)[-1].split("/", 1)[0] if public else None
         self._max_age = timedelta(seconds=context.settings.delivery_max_age_seconds)  # a retried delivery's new life
         self.css = (HERE / "static" / "console.css").read_bytes()
         self.routes = [
@@ -135,8 +137,10 @@ class Console:
     def _csrf_ok(self, req: Request, expected: str) -> bool:
         origin = req.header("Origin")
         if origin and origin != "null":
-            host = req.header("Host") or ""
-            if origin.split("://", 1)[-1] != host:
+            # this server as the browser sees it: its Host, a proxy's X-Forwarded-Host, or
+            # HIS_PACS_PUBLIC_URL
+            ours = {req.header("Host"), req.header("X-Forwarded-Host"), self.public_host} - {None, ""}
+            if origin.split("://", 1)[-1].rstrip("/") not in ours:
                 return False
         given = req.form.get("csrf", "")
         return bool(given) and hmac.compare_digest(given.encode(), expected.encode())

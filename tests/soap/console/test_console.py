@@ -142,6 +142,9 @@ def test_a_form_without_the_session_token_or_from_another_site_changes_nothing(p
     page.reload()
     assert "启用" in page.locator(f"#systems tr[data-system='{name}']").inner_text()  # still enabled
     assert page.request.post(target, form={"csrf": csrf}).status == 200  # the console's own form works
+    behind_proxy = page.request.post(target, form={"csrf": csrf}, headers={
+        "Origin": "https://his-pacs.example", "X-Forwarded-Host": "his-pacs.example"})
+    assert behind_proxy.status == 200  # as a browser sees it behind a TLS proxy
 
 
 def test_the_sign_in_form_needs_its_own_token(page, console):
