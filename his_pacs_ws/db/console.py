@@ -7,7 +7,15 @@ from datetime import datetime
 from sqlalchemy import Float, and_, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from his_pacs_ws.db.models import Application, CallRecord, CriticalValue, PartnerSystem, Report
+from his_pacs_ws.db.models import (
+    Application,
+    CallbackEndpoint,
+    CallRecord,
+    CriticalValue,
+    Delivery,
+    PartnerSystem,
+    Report,
+)
 
 
 def _minutes(later, earlier):
@@ -23,14 +31,13 @@ class ConsoleRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def calls_per_minute(self, since: datetime, until: datetime) -> list[tuple[datetime, str, str, int]]:
-        """(minute, service, outcome, calls) for every minute with calls in [since, until)."""
+    def calls_per_minute(self, since: datetime, until: datetime) -> list[tuple[datetime, str, int]]:
+        """(minute, outcome, calls) for every minute with calls in [since, until)."""
         minute = func.date_trunc("minute", CallRecord.at).label("minute")
         stmt = (
-            select(minute, CallRecord.service, CallRecord.outcome, func.count())
+            select(minute, CallRecord.outcome, func.count())
             .where(CallRecord.at >= since, CallRecord.at < until)
-            .group_by(minute, CallRecord.service, CallRecord.outcome)
-            .order_by(minute)
+            .group_by(minute, CallRecord.outcome)
         )
         return [tuple(row) for row in self.session.execute(stmt)]
 
@@ -92,6 +99,28 @@ class ConsoleRepository:
             ).select_from(CriticalValue)
         ).one()
         return open_, overdue
+
+    def outbox_gauges(self) -> list[dict]:
+        """Per receiver with a callback: its waiting and failed deliveries, the oldest waiting,
+        its streak and whether it is paused. Counts only what is not delivered (a partial
+        index), so a scrape costs the same after a million deliveries."""
+        counts = {
+            (pk, status): (n, oldest) for pk, status, n, oldest in self.session.execute(
+                select(Delivery.system_pk, Delivery.status, func.count(), func.min(Delivery.created_at))
+                .where(Delivery.status.in_(("PENDING", "RETRYING", "FAILED")))
+                .group_by(Delivery.system_pk, Delivery.status))
+        }
+        result = []
+        for name, pk, paused, streak in self.session.execute(
+                select(PartnerSystem.name, PartnerSystem.id, CallbackEndpoint.paused, CallbackEndpoint.failure_streak)
+                .join(CallbackEndpoint, CallbackEndpoint.system_pk == PartnerSystem.id).order_by(PartnerSystem.name)):
+            waiting = [counts[(pk, s)] for s in ("PENDING", "RETRYING") if (pk, s) in counts]
+            result.append({
+                "system": name, "paused": paused, "failure_streak": streak,
+                "waiting": sum(n for n, _ in waiting), "failed": counts.get((pk, "FAILED"), (0, None))[0],
+                "oldest_waiting_at": min((at for _, at in waiting), default=None),
+            })
+        return result
 
     def auth_failures(self) -> list[tuple[str, int]]:
         return [tuple(r) for r in self.session.execute(

@@ -83,7 +83,7 @@ def calls_per_minute(uow: UnitOfWork, since: datetime, until: datetime) -> dict:
     index = {m: i for i, m in enumerate(minutes)}
     series = {"OK": [0] * len(minutes), "FAULT": [0] * len(minutes)}
     with uow:
-        for minute, _service, outcome, count in uow.console.calls_per_minute(start, until):
+        for minute, outcome, count in uow.console.calls_per_minute(start, until):
             i = index.get(minute.astimezone(timezone.utc))
             if i is not None:
                 series.setdefault(outcome, [0] * len(minutes))[i] += count
@@ -108,5 +108,6 @@ def metrics_snapshot(uow: UnitOfWork, at: datetime | None = None) -> dict:
     with uow:
         open_, overdue = uow.console.critical_counts(at)
         failures = uow.console.auth_failures()
-    return {"critical_open": open_, "critical_overdue": overdue, "auth_failures": failures}
+        outbox = uow.console.outbox_gauges()
+    return {"critical_open": open_, "critical_overdue": overdue, "auth_failures": failures, "outbox": outbox}
 

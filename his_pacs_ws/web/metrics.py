@@ -101,43 +101,35 @@ def _database_metrics(context) -> bytes:
     started = time.perf_counter()
     try:
         snapshot = metrics_snapshot(context.uow())
-        queues = _queues(context)
         up = 1
     except Exception as exc:
         log.warning("metrics: the database could not be read: %s", type(exc).__name__)
-        snapshot, queues, up = None, None, 0
+        snapshot, up = None, 0
     _family(lines, "his_pacs_ws_database_up", "gauge", "1 when the database answered this scrape", [({}, up)])
     _family(lines, "his_pacs_ws_database_scrape_seconds", "gauge", "time to read the database figures",
             [({}, round(time.perf_counter() - started, 4))])
-    if snapshot is not None:
-        _family(lines, "his_pacs_ws_critical_values_open", "gauge",
-                "critical values not yet handled nor revoked", [({}, snapshot["critical_open"])])
-        _family(lines, "his_pacs_ws_critical_values_overdue", "gauge",
-                "critical values still unreceived past their deadline", [({}, snapshot["critical_overdue"])])
-        _family(lines, "his_pacs_ws_auth_failures", "counter",
-                "failed authentications of each known partner system", [
-                    ({"system": name}, count) for name, count in snapshot["auth_failures"]])
-    if queues is not None:
-        now = datetime.now(timezone.utc)
-        for metric, help_text, value in (
-            ("his_pacs_ws_outbox_depth", "deliveries waiting (pending or retrying) per receiver",
-             lambda q: (q.get("pending") or 0) + (q.get("retrying") or 0)),
-            ("his_pacs_ws_outbox_oldest_pending_age_seconds", "age of the oldest waiting delivery per receiver",
-             lambda q: round((now - q["oldest_pending_at"]).total_seconds(), 1) if q.get("oldest_pending_at") else 0),
-            ("his_pacs_ws_outbox_failed", "deliveries given up (FAILED) per receiver", lambda q: q.get("failed") or 0),
-            ("his_pacs_ws_receiver_failure_streak", "consecutive failed attempts per receiver",
-             lambda q: q.get("failure_streak") or 0),
-            ("his_pacs_ws_receiver_paused", "1 when deliveries to the receiver are paused",
-             lambda q: 1 if q.get("paused") else 0),
-        ):
-            _family(lines, metric, "gauge", help_text, [({"receiver": q["system"]}, value(q)) for q in queues])
+    if snapshot is None:
+        return ("\n".join(lines) + "\n").encode("utf-8")
+    _family(lines, "his_pacs_ws_critical_values_open", "gauge",
+            "critical values not yet handled nor revoked", [({}, snapshot["critical_open"])])
+    _family(lines, "his_pacs_ws_critical_values_overdue", "gauge",
+            "critical values still unreceived past their deadline", [({}, snapshot["critical_overdue"])])
+    _family(lines, "his_pacs_ws_auth_failures", "counter",
+            "failed authentications of each known partner system", [
+                ({"system": name}, count) for name, count in snapshot["auth_failures"]])
+    now = datetime.now(timezone.utc)
+    for metric, help_text, value in (
+        ("his_pacs_ws_outbox_depth", "deliveries waiting (pending or retrying) per receiver", lambda q: q["waiting"]),
+        ("his_pacs_ws_outbox_oldest_pending_age_seconds", "age of the oldest waiting delivery per receiver",
+         lambda q: round((now - q["oldest_waiting_at"]).total_seconds(), 1) if q["oldest_waiting_at"] else 0),
+        ("his_pacs_ws_outbox_failed", "deliveries given up (FAILED) per receiver", lambda q: q["failed"]),
+        ("his_pacs_ws_receiver_failure_streak", "consecutive failed attempts per receiver",
+         lambda q: q["failure_streak"]),
+        ("his_pacs_ws_receiver_paused", "1 when deliveries to the receiver are paused",
+         lambda q: 1 if q["paused"] else 0),
+    ):
+        _family(lines, metric, "gauge", help_text, [({"receiver": q["system"]}, value(q)) for q in snapshot["outbox"]])
     return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _queues(context):
-    from his_pacs_ws.services import deliveries
-
-    return deliveries.queues(context.uow())
 
 
 _delivery_metrics = None
