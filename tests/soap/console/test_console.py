@@ -293,3 +293,13 @@ def test_an_admin_retries_a_failed_delivery_and_a_viewer_is_refused(page, consol
                  rf"{VIEWER}\tDELIVERY_RETRY\tdelivery {delivery_id}\tREFUSED",
                  rf"{ADMIN}\tRECEIVER_PAUSE\t{re.escape(name)}\tOK", rf"{ADMIN}\tRECEIVER_RESUME\t{re.escape(name)}\tOK"):
         assert re.search(line, audit), line
+
+
+def test_a_partner_systems_credentials_do_not_sign_in(page, console):
+    from tests.soap.conftest import HIS_PASSWORD, HIS_USER
+
+    page.goto(console.url + "/login")
+    page.fill("#name", HIS_USER)
+    page.fill("#password", HIS_PASSWORD)
+    page.click("#sign-in")
+    assert page.inner_text("#message") == "用户名或密码错误" and session_cookie(page) is None
