@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from his_pacs_ws import __version__, admin
+from his_pacs_ws import __version__, admin, viewmode
 from his_pacs_ws.config import ConfigError, Settings
 from his_pacs_ws.web import commands as operators
 
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsdl.set_defaults(run=cmd_wsdl)
 
     admin.register(commands, database_options)
+    viewmode.register(commands, database_options)
     operators.register(commands, database_options)
     return parser
 
@@ -69,7 +70,10 @@ def migrated_database(settings: Settings) -> str:
     from his_pacs_ws.db import migrate
     from his_pacs_ws.db.engine import make_engine, resolve_database_url
 
-    url = resolve_database_url(settings.database_url, settings.data_dir)
+    from his_pacs_ws.config import parse_listen
+
+    listen = parse_listen(settings.views_listen) if settings.views_listen else None
+    url = resolve_database_url(settings.database_url, settings.data_dir, listen)
     engine = make_engine(url, pool_size=1)
     try:
         migrate.upgrade(engine)
@@ -91,7 +95,8 @@ def cmd_serve(settings: Settings, args) -> int:
     if settings.auth and (problem := _key_problem(settings, url)):
         print(f"his-pacs-ws: {problem}", file=sys.stderr)
         return 2
-    serve(settings, url)
+    with viewmode.inbox_processor(settings, url):
+        serve(settings, url)
     return 0
 
 
