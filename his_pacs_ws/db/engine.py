@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.outbox import OutboxRepository
+from his_pacs_ws.db.console import ConsoleRepository
+from his_pacs_ws.db.operators import OperatorRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
 from his_pacs_ws.db.repositories import (
@@ -188,6 +190,8 @@ class UnitOfWork:
         self.calls = CallRecordRepository(self.session)
         self.exchange = ExchangeRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.operators = OperatorRepository(self.session)
+        self.console = ConsoleRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
