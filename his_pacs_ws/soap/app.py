@@ -245,7 +245,7 @@ def _base_url(environ, settings: Settings) -> str:
     return f"{scheme}://{host}"
 
 
-def build_app(settings: Settings, database_url: str) -> Dispatcher:
+def build_app(settings: Settings, database_url: str):
     """The WSGI application for one process. The caller has resolved and migrated the database."""
     context = open_context(settings, database_url)
     authenticator = None
@@ -259,4 +259,8 @@ def build_app(settings: Settings, database_url: str) -> Dispatcher:
     # spyne runs a full gc.collect() once a second after a call, to close uploaded files
     # (we take none); with SQLAlchemy's heap each run costs tens of milliseconds.
     spyne_const.MIN_GC_INTERVAL = float("inf")
-    return Dispatcher(context, authenticator)
+    from his_pacs_ws.web.mount import mount  # the console and /metrics, on the same port
+
+    operations = {name for _, service in ENDPOINTS.values() for name in service.public_methods}
+    return mount(Dispatcher(context, authenticator), context, operations=operations,
+                 call_key=ENVIRON_KEY, fault_key=ENVIRON_FAULT)
