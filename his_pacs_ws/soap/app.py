@@ -22,7 +22,7 @@ from his_pacs_ws.services.secrets import SecretBox, load_key
 from his_pacs_ws.soap.callbacks import HisCallbackService, PacsCallbackService
 from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
-from his_pacs_ws.soap.call import Call
+from his_pacs_ws.soap.call import ENVIRON_KEY, Call
 from his_pacs_ws.soap.protocol import (
     SOAP_ENV,
     Endpoint,
@@ -263,4 +263,4 @@ def build_app(settings: Settings, database_url: str):
 
     operations = {name for _, service in ENDPOINTS.values() for name in service.public_methods}
     return mount(Dispatcher(context, authenticator), context, operations=operations,
-                 call_key=ENVIRON_KEY, fault_key=ENVIRON_FAULT)
+                 call_key=ENVIRON_KEY)
