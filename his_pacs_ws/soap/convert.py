@@ -54,12 +54,18 @@ def to_plain(value: Any, cls, tz: tzinfo) -> Any:
                 result[snake(name)] = to_plain(field_value, field, tz)
         return result
     if isinstance(value, datetime):
+        # e.g. .NET's DateTime.MinValue for a time never set; also, zones had odd local
+        # mean time offsets before 1901 that xs:dateTime cannot carry. The range holds in
+        # the hospital's time too, where responses show it: 1901-01-01T00:00:00+14:00 is
+        # 1900 in Asia/Shanghai.
+        refused = SchemaValidationError(f"a date-time before {FIRST_YEAR} or after {LAST_YEAR} is not accepted")
         if not FIRST_YEAR <= value.year <= LAST_YEAR:
-            # e.g. .NET's DateTime.MinValue for a time never set; also, zones had odd local
-            # mean time offsets before 1901 that xs:dateTime cannot carry
-            raise SchemaValidationError(f"a date-time before {FIRST_YEAR} or after {LAST_YEAR} is not accepted")
+            raise refused
+        local = value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
+        if not FIRST_YEAR <= local.year <= LAST_YEAR:
+            raise refused
         if value.tzinfo is None:
-            return value.replace(tzinfo=tz)
+            return local
     return value
 
 
