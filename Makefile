@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: serve test wsdl clean
+.PHONY: serve test faults wsdl clean
 
 $(BIN)/his-pacs-ws: setup.cfg setup.py
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "his-pacs-ws needs Python 3.11 (spyne 2.14)"'
@@ -18,6 +18,10 @@ serve: $(BIN)/his-pacs-ws
 
 test: $(BIN)/his-pacs-ws
 	$(BIN)/python -m pytest $(ARGS)
+
+# The fault-injection tier alone (make test runs it too), printing its figures.
+faults: $(BIN)/his-pacs-ws
+	$(BIN)/python -m pytest tests/faults -s -p no:cacheprovider $(ARGS)
 
 wsdl: $(BIN)/his-pacs-ws
 	$(BIN)/his-pacs-ws wsdl --out wsdl

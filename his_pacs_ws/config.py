@@ -15,7 +15,7 @@ ENV_PREFIX = "HIS_PACS_"
 KNOWN = {
     "DATABASE_URL", "DATA_DIR", "HOST", "PORT", "WORKERS", "TIMEZONE", "CHARGE_POINT",
     "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
-    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL",
+    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "DB_TIMEOUT_SECONDS",
     # read by the QA scripts and the tests, not by the service
     "HIS_USER", "HIS_PASSWORD", "PACS_USER", "PACS_PASSWORD", "TEST_DATABASE_URL", "URL",
 }
@@ -76,6 +76,7 @@ class Settings:
     public_url: str | None = None  # the address the WSDL announces, e.g. behind a TLS proxy
     secret_key: str | None = None
     token_window_seconds: int = 300
+    db_timeout_seconds: int = 5  # connect, statement and lock timeouts; a hung database is Unavailable
 
     @property
     def tz(self) -> ZoneInfo:
@@ -123,6 +124,7 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
+            db_timeout_seconds=get_int("DB_TIMEOUT_SECONDS", cls.db_timeout_seconds),
         )
         settings.validate()
         unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):] not in KNOWN)
@@ -141,6 +143,8 @@ class Settings:
             raise ConfigError("HIS_PACS_MAX_REQUEST_BYTES must be at least 1024")
         if self.workers < 1:
             raise ConfigError("HIS_PACS_WORKERS must be at least 1")
+        if not 1 <= self.db_timeout_seconds <= 300:
+            raise ConfigError("HIS_PACS_DB_TIMEOUT_SECONDS must be between 1 and 300")
         if self.token_window_seconds < 1:
             raise ConfigError("HIS_PACS_TOKEN_WINDOW_SECONDS must be positive")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -260,7 +260,7 @@ def _base_url(environ, settings: Settings) -> str:
 
 def build_app(settings: Settings, database_url: str) -> Dispatcher:
     """The WSGI application for one process. The caller has resolved and migrated the database."""
-    context = open_context(settings, database_url)
+    context = open_context(settings, database_url, serving=True)
     authenticator = None
     if settings.auth:
         box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))
