@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from his_pacs_ws import __version__, admin
+from his_pacs_ws import __version__, admin, viewmode
 from his_pacs_ws.config import ConfigError, Settings
 
 log = logging.getLogger("his_pacs_ws")
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env HIS_PACS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env HIS_PACS_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="sync worker processes (env HIS_PACS_WORKERS, default 2)")
+    serve.add_argument("--deliverers", type=int,
+                       help="push deliverer processes to start, 0 when they run elsewhere "
+                            "(env HIS_PACS_DELIVERERS, default 1)")
     serve.set_defaults(run=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsdl.set_defaults(run=cmd_wsdl)
 
     admin.register(commands, database_options)
+    viewmode.register(commands, database_options)
     return parser
 
 
@@ -55,6 +59,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         workers=getattr(args, "workers", None),
+        deliverers=getattr(args, "deliverers", None),
     )
 
 
@@ -64,7 +69,10 @@ def migrated_database(settings: Settings, *, wait: bool = False) -> str:
     from his_pacs_ws.db import migrate
     from his_pacs_ws.db.engine import make_engine, resolve_database_url, wait_for_database
 
-    url = resolve_database_url(settings.database_url, settings.data_dir)
+    from his_pacs_ws.config import parse_listen
+
+    listen = parse_listen(settings.views_listen) if settings.views_listen else None
+    url = resolve_database_url(settings.database_url, settings.data_dir, listen)
     if wait:
         wait_for_database(url)
     engine = make_engine(url, pool_size=1)
@@ -91,7 +99,8 @@ def cmd_serve(settings: Settings, args) -> int:
     if settings.auth and (problem := _key_problem(settings, url)):
         print(f"his-pacs-ws: {problem}", file=sys.stderr)
         return 2
-    serve(settings, url)
+    with viewmode.inbox_processor(settings, url):
+        serve(settings, url)
     return 0
 
 

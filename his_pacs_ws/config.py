@@ -6,16 +6,20 @@ import base64
 import os
 import sys
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from his_pacs_ws.domain.billing import ChargePoint
+from his_pacs_ws.domain.notifications import RetryPolicy
 
 ENV_PREFIX = "HIS_PACS_"
 KNOWN = {
     "DATABASE_URL", "DATA_DIR", "HOST", "PORT", "WORKERS", "TIMEZONE", "CHARGE_POINT",
     "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
-    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "DB_TIMEOUT_SECONDS",
+    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "DB_TIMEOUT_SECONDS", "INBOX", "INBOX_SWEEP_SECONDS", "VIEWS_LISTEN",
+    "DELIVERERS", "DELIVERY_THREADS", "DELIVERY_MAX_AGE_SECONDS", "DELIVERY_BACKOFF_SECONDS",
+    "DELIVERY_BACKOFF_CAP_SECONDS", "CRITICAL_BACKOFF_CAP_SECONDS",
     # read by the QA scripts and the tests, not by the service
     "HIS_USER", "HIS_PASSWORD", "PACS_USER", "PACS_PASSWORD", "TEST_DATABASE_URL", "URL",
 }
@@ -59,6 +63,15 @@ def parse_switch(value: str | None, setting: str, *, default: bool) -> bool:
     raise ConfigError(f"{setting}: {value!r} is not on or off")
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:5433`` for IPv6; ``*`` or ``0.0.0.0`` for every address)."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"HIS_PACS_VIEWS_LISTEN: {value!r} is not HOST:PORT, e.g. 127.0.0.1:5433")
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -77,17 +90,37 @@ class Settings:
     secret_key: str | None = None
     token_window_seconds: int = 300
     db_timeout_seconds: int = 5  # connect, statement and lock timeouts; a hung database is Unavailable
+    inbox: bool = True  # serve starts the PACS inbox processor (view mode)
+    inbox_sweep_seconds: int = 10
+    views_listen: str | None = None  # host:port where the embedded PostgreSQL also listens on TCP
+    # push mode: deliverer processes `serve` starts, and how failed deliveries are retried
+    deliverers: int = 1
+    delivery_threads: int = 4
+    delivery_max_age_seconds: int = 24 * 3600
+    delivery_backoff_seconds: float = 1.0
+    delivery_backoff_cap_seconds: float = 600.0
+    critical_backoff_cap_seconds: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            base_seconds=self.delivery_backoff_seconds, cap_seconds=self.delivery_backoff_cap_seconds,
+            critical_cap_seconds=self.critical_backoff_cap_seconds,
+            max_age=timedelta(seconds=self.delivery_max_age_seconds),
+        )
 
     def charge_point_for(self, executing_department_code: str) -> ChargePoint:
         return self.charge_point_by_department.get(executing_department_code, self.charge_point)
 
     def with_overrides(self, **overrides) -> "Settings":
         """A copy with the given non-None values replaced (CLI flags win over the environment)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -105,6 +138,15 @@ class Settings:
                 return int(raw)
             except ValueError:
                 raise ConfigError(f"{ENV_PREFIX}{name}: {raw!r} is not a whole number") from None
+
+        def get_seconds(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX}{name}: {raw!r} is not a number of seconds") from None
 
         settings = cls(
             database_url=get("DATABASE_URL"),
@@ -124,7 +166,17 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
-            db_timeout_seconds=get_int("DB_TIMEOUT_SECONDS", cls.db_timeout_seconds),
+            inbox=parse_switch(get("INBOX"), "HIS_PACS_INBOX", default=True),
+            inbox_sweep_seconds=get_int("INBOX_SWEEP_SECONDS", cls.inbox_sweep_seconds),
+            views_listen=get("VIEWS_LISTEN"),
+            deliverers=get_int("DELIVERERS", cls.deliverers),
+            delivery_threads=get_int("DELIVERY_THREADS", cls.delivery_threads),
+            delivery_max_age_seconds=get_int("DELIVERY_MAX_AGE_SECONDS", cls.delivery_max_age_seconds),
+            delivery_backoff_seconds=get_seconds("DELIVERY_BACKOFF_SECONDS", cls.delivery_backoff_seconds),
+            delivery_backoff_cap_seconds=get_seconds("DELIVERY_BACKOFF_CAP_SECONDS",
+                                                     cls.delivery_backoff_cap_seconds),
+            critical_backoff_cap_seconds=get_seconds("CRITICAL_BACKOFF_CAP_SECONDS",
+                                                     cls.critical_backoff_cap_seconds),
         )
         settings.validate()
         unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):] not in KNOWN)
@@ -145,12 +197,29 @@ class Settings:
             raise ConfigError("HIS_PACS_WORKERS must be at least 1")
         if not 1 <= self.db_timeout_seconds <= 300:
             raise ConfigError("HIS_PACS_DB_TIMEOUT_SECONDS must be between 1 and 300")
+        if self.deliverers < 0:
+            raise ConfigError("HIS_PACS_DELIVERERS must be 0 or more")
+        if not 1 <= self.delivery_threads <= 64:
+            raise ConfigError("HIS_PACS_DELIVERY_THREADS must be between 1 and 64")
+        if self.delivery_max_age_seconds < 1:
+            raise ConfigError("HIS_PACS_DELIVERY_MAX_AGE_SECONDS must be positive")
+        if not 0 < self.delivery_backoff_seconds <= self.delivery_backoff_cap_seconds:
+            raise ConfigError("HIS_PACS_DELIVERY_BACKOFF_SECONDS must be positive and at most the cap")
+        if self.critical_backoff_cap_seconds <= 0:
+            raise ConfigError("HIS_PACS_CRITICAL_BACKOFF_CAP_SECONDS must be positive")
         if self.token_window_seconds < 1:
             raise ConfigError("HIS_PACS_TOKEN_WINDOW_SECONDS must be positive")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"HIS_PACS_LOG_LEVEL: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("HIS_PACS_PUBLIC_URL must start with http:// or https://")
+        if self.inbox_sweep_seconds < 1:
+            raise ConfigError("HIS_PACS_INBOX_SWEEP_SECONDS must be at least 1")
+        if self.views_listen is not None:
+            parse_listen(self.views_listen)
+            if self.database_url:
+                raise ConfigError("HIS_PACS_VIEWS_LISTEN applies to the embedded PostgreSQL only; "
+                                  "a server's own settings say where it listens")
         if self.secret_key:
             try:
                 key = base64.b64decode(self.secret_key, validate=True)
