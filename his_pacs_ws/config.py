@@ -166,6 +166,7 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
+            db_timeout_seconds=get_int("DB_TIMEOUT_SECONDS", cls.db_timeout_seconds),
             inbox=parse_switch(get("INBOX"), "HIS_PACS_INBOX", default=True),
             inbox_sweep_seconds=get_int("INBOX_SWEEP_SECONDS", cls.inbox_sweep_seconds),
             views_listen=get("VIEWS_LISTEN"),
