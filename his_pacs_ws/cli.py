@@ -65,15 +65,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def migrated_database(settings: Settings) -> str:
-    """The database URL (starting the embedded server if that is the one), migrated."""
+def migrated_database(settings: Settings, *, wait: bool = False) -> str:
+    """The database URL (starting the embedded server if that is the one), migrated.
+    With ``wait``, a server that does not answer yet is waited for."""
     from his_pacs_ws.db import migrate
-    from his_pacs_ws.db.engine import make_engine, resolve_database_url
+    from his_pacs_ws.db.engine import make_engine, resolve_database_url, wait_for_database
 
     from his_pacs_ws.config import parse_listen
 
     listen = parse_listen(settings.views_listen) if settings.views_listen else None
     url = resolve_database_url(settings.database_url, settings.data_dir, listen)
+    if wait:
+        wait_for_database(url)
     engine = make_engine(url, pool_size=1)
     try:
         migrate.upgrade(engine)
@@ -91,7 +94,10 @@ def cmd_migrate(settings: Settings, args) -> int:
 def cmd_serve(settings: Settings, args) -> int:
     from his_pacs_ws.server import serve
 
-    url = migrated_database(settings)
+    try:
+        url = migrated_database(settings, wait=True)
+    except KeyboardInterrupt:  # stopped while waiting for the database
+        return 130
     if settings.auth and (problem := _key_problem(settings, url)):
         print(f"his-pacs-ws: {problem}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ ENV_PREFIX = "HIS_PACS_"
 KNOWN = {
     "DATABASE_URL", "DATA_DIR", "HOST", "PORT", "WORKERS", "TIMEZONE", "CHARGE_POINT",
     "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
-    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "INBOX", "INBOX_SWEEP_SECONDS", "VIEWS_LISTEN",
+    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "DB_TIMEOUT_SECONDS", "INBOX", "INBOX_SWEEP_SECONDS", "VIEWS_LISTEN",
     "DELIVERERS", "DELIVERY_THREADS", "DELIVERY_MAX_AGE_SECONDS", "DELIVERY_BACKOFF_SECONDS",
     "DELIVERY_BACKOFF_CAP_SECONDS", "CRITICAL_BACKOFF_CAP_SECONDS",
     # read by the QA scripts and the tests, not by the service
@@ -89,6 +89,7 @@ class Settings:
     public_url: str | None = None  # the address the WSDL announces, e.g. behind a TLS proxy
     secret_key: str | None = None
     token_window_seconds: int = 300
+    db_timeout_seconds: int = 5  # connect, statement and lock timeouts; a hung database is Unavailable
     inbox: bool = True  # serve starts the PACS inbox processor (view mode)
     inbox_sweep_seconds: int = 10
     views_listen: str | None = None  # host:port where the embedded PostgreSQL also listens on TCP
@@ -165,6 +166,7 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
+            db_timeout_seconds=get_int("DB_TIMEOUT_SECONDS", cls.db_timeout_seconds),
             inbox=parse_switch(get("INBOX"), "HIS_PACS_INBOX", default=True),
             inbox_sweep_seconds=get_int("INBOX_SWEEP_SECONDS", cls.inbox_sweep_seconds),
             views_listen=get("VIEWS_LISTEN"),
@@ -194,6 +196,8 @@ class Settings:
             raise ConfigError("HIS_PACS_MAX_REQUEST_BYTES must be at least 1024")
         if self.workers < 1:
             raise ConfigError("HIS_PACS_WORKERS must be at least 1")
+        if not 1 <= self.db_timeout_seconds <= 300:
+            raise ConfigError("HIS_PACS_DB_TIMEOUT_SECONDS must be between 1 and 300")
         if self.deliverers < 0:
             raise ConfigError("HIS_PACS_DELIVERERS must be 0 or more")
         if not 1 <= self.delivery_threads <= 64:

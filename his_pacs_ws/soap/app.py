@@ -30,6 +30,8 @@ from his_pacs_ws.soap.protocol import (
     ENVIRON_KEY,
     SOAP_ENV,
     Endpoint,
+    decoded_for_parsing,
+    envelope_problem,
     fault_envelope,
     make_endpoint,
     quiet_spyne_logging,
@@ -168,6 +170,9 @@ class Dispatcher:
 
     def _guard(self, environ) -> Fault | None:
         limit = self.runtime.settings.max_request_bytes
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
+        if any(coding != "chunked" for coding in codings):  # gunicorn passes gzip on undecoded
+            return fault("BadHttpRequest", "the HTTP request is malformed (only chunked transfer coding is accepted)")
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -181,15 +186,23 @@ class Dispatcher:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         if _DOCTYPE.search(body):
             return fault("DTDNotAllowed", "document type declarations are not accepted")
+        readable = decoded_for_parsing(body, environ.get("CONTENT_TYPE"))
+        if isinstance(readable, Fault):
+            return readable
         try:
-            root = etree.fromstring(body, _GUARD_PARSER)
+            root = etree.fromstring(readable, _GUARD_PARSER)
         except etree.XMLSyntaxError:
             return fault("XmlSyntaxError", "the request is not well-formed XML")
         if root.getroottree().docinfo.doctype:  # declared in an encoding the byte check missed
             return fault("DTDNotAllowed", "document type declarations are not accepted")
         environ[ENVIRON_ROOT] = root
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        if problem := envelope_problem(root):
+            return problem
+        # spyne parses exactly what was checked here, and needs no charset or Content-Type
+        # of its own (it would answer a POST without one with HTTP 405)
+        environ["wsgi.input"] = io.BytesIO(readable)
+        environ["CONTENT_LENGTH"] = str(len(readable))
+        environ["CONTENT_TYPE"] = "text/xml"
         return None
 
     def _authenticate(self, environ, state: CallState, role: Role) -> Fault | None:
@@ -262,7 +275,7 @@ def _base_url(environ, settings: Settings) -> str:
 
 def build_app(settings: Settings, database_url: str):
     """The WSGI application for one process. The caller has resolved and migrated the database."""
-    context = open_context(settings, database_url)
+    context = open_context(settings, database_url, serving=True)
     authenticator = None
     if settings.auth:
         box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))
