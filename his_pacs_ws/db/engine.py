@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import warnings
+from typing import Callable
 from pathlib import Path
 
 from psycopg import errors as pg_errors
@@ -178,7 +179,7 @@ class Breaker:
         self._lock = threading.Lock()
         self._open = False
         self._pid = os.getpid()
-        self.on_close = None  # called in the probing thread when the database answers again
+        self.on_close: Callable[[], None] | None = None  # called in the probing thread when the database answers again
 
     @property
     def open(self) -> bool:

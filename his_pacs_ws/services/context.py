@@ -48,7 +48,7 @@ class Context:
         While the database cannot take it, it waits in the spool."""
         if self.engine is None:
             raise RuntimeError("this context has no database")
-        if self.spool is None:
+        if self.spool is None or self.breaker is None:
             record_call(self.engine, values)
             return
         if self.breaker.open:
@@ -66,6 +66,8 @@ class Context:
             self._replay()
 
     def _replay(self) -> None:
+        if self.spool is None or self.engine is None:
+            return
         try:
             self.spool.replay(self.engine)
         except Exception as exc:

@@ -54,7 +54,7 @@ ENVELOPES = {
     "a SOAP 1.2 envelope": (envelope(ns=SOAP12_ENV, header=security_header().replace(SOAP_ENV, SOAP12_ENV)),
                             "soap11env:VersionMismatch"),
     "an unknown header with mustUnderstand=1": (
-        envelope(header=header_with(f'<x:Trace xmlns:x="urn:x" soapenv:mustUnderstand="1">1</x:Trace>')),
+        envelope(header=header_with('<x:Trace xmlns:x="urn:x" soapenv:mustUnderstand="1">1</x:Trace>')),
         "soap11env:MustUnderstand"),
 }
 
@@ -72,7 +72,7 @@ def test_an_envelope_that_is_not_one_soap11_call(base_url, his, case):
 
 def test_headers_that_need_no_understanding_are_accepted(base_url):
     ignored = header_with('<x:Trace xmlns:x="urn:x">1</x:Trace>'
-                          f'<x:Other xmlns:x="urn:x" soapenv:mustUnderstand="0">1</x:Other>'
+                          '<x:Other xmlns:x="urn:x" soapenv:mustUnderstand="0">1</x:Other>'
                           '<x:Elsewhere xmlns:x="urn:x" soapenv:mustUnderstand="1" '
                           'soapenv:actor="urn:some-other-node">1</x:Elsewhere>')
     assert post(base_url, envelope(header=ignored)).status_code == 200
