@@ -73,15 +73,14 @@ def register(commands, database_options) -> None:
 
 @contextmanager
 def _database(settings: Settings):
-    """The database, brought up to date first (quietly: these commands print their own)."""
-    import logging
-
-    from his_pacs_ws.cli import migrated_database
+    """The database as it is: these commands never create or migrate one (`migrate` does),
+    and they say which one they use."""
+    from his_pacs_ws.cli import current_database, describe_database
     from his_pacs_ws.services.context import open_context
 
-    for name in ("alembic", "his_pacs_ws"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
-    context = open_context(settings, migrated_database(settings))
+    url = current_database(settings)
+    print(f"his-pacs-ws: database: {describe_database(settings)}", file=sys.stderr)
+    context = open_context(settings, url)
     try:
         yield context
     finally:
@@ -93,10 +92,14 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-def _box(settings: Settings):
-    from his_pacs_ws.services.secrets import SecretBox, load_key
+def _box(settings: Settings, context):
+    """The servers' key, checked against the stored passwords; a new one only for the first system."""
+    from his_pacs_ws.services.keys import created_notice, open_key
 
-    return SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))
+    key = open_key(settings, context.uow(), create=True)
+    print(f"his-pacs-ws: {created_notice(key)}" if key.created else f"his-pacs-ws: secret key {key.source}",
+          file=sys.stderr)
+    return key.box
 
 
 def _password(args) -> str | None:
@@ -129,7 +132,7 @@ def cmd_systems_add(settings: Settings, args) -> int:
     departments = [d.strip() for d in args.departments.split(",") if d.strip()] if args.departments else None
     return _system_command(
         settings,
-        lambda context, password: add_system(context.uow(), _box(settings), args.name, args.role, password,
+        lambda context, password: add_system(context.uow(), _box(settings, context), args.name, args.role, password,
                                              departments),
         f"system {args.name} added ({args.role}{', departments ' + ','.join(departments) if departments else ''})",
         needs_password=True, args=args,
@@ -141,7 +144,7 @@ def cmd_systems_password(settings: Settings, args) -> int:
 
     return _system_command(
         settings,
-        lambda context, password: set_password(context.uow(), _box(settings), args.name, password),
+        lambda context, password: set_password(context.uow(), _box(settings, context), args.name, password),
         f"password of {args.name} set; running servers accept it within 30 seconds",
         needs_password=True, args=args,
     )

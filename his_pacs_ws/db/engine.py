@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from his_pacs_ws.db import embedded
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
@@ -48,12 +49,15 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
-def start_embedded(data_dir: Path) -> str:
+def start_embedded(data_dir: Path, *, create: bool = True) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
     Several processes may call this for the same directory: a running server is reused,
-    and it is stopped when the last process using it exits.
+    and it is stopped when the last process using it exits. Without ``create``, a data dir
+    that holds no database is refused (NoEmbeddedDatabase) rather than initialized.
     """
+    if not create and not embedded.exists(data_dir):
+        raise embedded.NoEmbeddedDatabase(embedded.missing_message(data_dir))
     with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import pgserver  # imported here: only the embedded mode needs it
@@ -62,6 +66,9 @@ def start_embedded(data_dir: Path) -> str:
 
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    with pgserver.PostgresServer._lock:  # a serve killed with -9 must not keep the server up forever
+        if dead := embedded.forget_dead_users(data_dir):
+            log.warning("the embedded database's users %s had died without stopping it", dead)
     server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
     admin_url = server.get_uri()
     engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
@@ -79,11 +86,11 @@ def start_embedded(data_dir: Path) -> str:
     )
 
 
-def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+def resolve_database_url(database_url: str | None, data_dir: Path, *, create: bool = True) -> str:
     """The configured server, or else the embedded one under ``data_dir``."""
     if database_url:
         return normalize_url(database_url)
-    return start_embedded(data_dir)
+    return start_embedded(data_dir, create=create)
 
 
 def is_connection_error(exc: BaseException) -> bool:
