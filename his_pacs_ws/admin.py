@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from lxml import etree
 
 from his_pacs_ws.config import Settings
-from his_pacs_ws.console import parse_moment, table, when
+from his_pacs_ws.console import csv_text, parse_moment, table, when
 
 
 def register(commands, database_options) -> None:
@@ -23,6 +23,8 @@ def register(commands, database_options) -> None:
     critical.add_argument("--department", help="the patient's department code")
     critical.add_argument("--status", action="append", choices=["RAISED", "RECEIVED", "HANDLED", "REVOKED"],
                           help="only these statuses (repeatable)")
+    critical.add_argument("--format", choices=["table", "csv"], default="table",
+                          help="csv: every column in full, for a spreadsheet (default table)")
     critical.set_defaults(run=cmd_critical_values)
 
     systems = commands.add_parser("systems", help="partner systems allowed to call").add_subparsers(
@@ -189,7 +191,7 @@ def cmd_messages_search(settings: Settings, args) -> int:
                              message_id=args.message_id, caller=args.system, operation=args.operation,
                              fault_code=args.fault, since=since, until=until, limit=args.limit)
     print(table(("ID", "At", "Service", "System", "Operation", "MessageId", "ApplicationNo", "Outcome", "ms"), [
-        (str(c["id"]), c["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), c["service"], c["caller"] or "-",
+        (str(c["id"]), when(c["at"], tz, "seconds"), c["service"], c["caller"] or "-",
          c["operation"] or "-", c["message_id"] or "", c["application_no"] or "",
          (c["fault_code"] or "OK") + (" (replay)" if c["replayed"] else ""), str(c["duration_ms"]))
         for c in calls
@@ -264,6 +266,20 @@ def cmd_critical_values(settings: Settings, args) -> int:
     def minutes(value):
         return f"{value}" if value is not None else ""
 
+    if args.format == "csv":
+        sys.stdout.write(csv_text(
+            ("CriticalValueNo", "Status", "Overdue", "ApplicationNo", "PatientId", "Patient", "Department",
+             "Finding", "ReportedAt", "ReportedBy", "ReviewedBy", "AckDeadline", "ReceivedAt", "ReceivedBy",
+             "MinutesToReceive", "HandledAt", "HandledBy", "MinutesToHandle", "HandlingOpinion", "RevokedAt"),
+            [(cv["critical_value_no"], cv["status"], "yes" if cv["overdue"] else "no", cv["application_no"],
+              cv.get("patient_id") or "", cv["patient_name"], cv["department_code"], cv["finding"],
+              when(cv["reported_at"], tz, "seconds"), who(cv["reported_by"]), who(cv["reviewed_by"]),
+              when(cv["ack_deadline"], tz, "seconds"), when(cv["received_at"], tz, "seconds"),
+              who(cv["received_by"]), minutes(cv["minutes_to_receive"]), when(cv["handled_at"], tz, "seconds"),
+              who(cv["handled_by"]), minutes(cv["minutes_to_handle"]), cv.get("handling_opinion") or "",
+              when(cv["revoked_at"], tz, "seconds"))
+             for cv in values]))
+        return 0
     rows = [
         (cv["critical_value_no"], cv["status"], "yes" if cv["overdue"] else "", cv["application_no"],
          cv["patient_name"], cv["department_code"], cv["finding"],
