@@ -6,11 +6,11 @@ ARGS ?=
 
 .PHONY: serve test wsdl clean
 
-$(BIN)/his-pacs-ws: setup.cfg setup.py
+$(BIN)/his-pacs-ws: setup.cfg setup.py constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "his-pacs-ws needs Python 3.11 (spyne 2.14)"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 serve: $(BIN)/his-pacs-ws
