@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from his_pacs_ws import __version__, admin
+from his_pacs_ws import __version__, admin, maintenance
 from his_pacs_ws.config import LOG_FORMATS, ConfigError, Settings
 
 log = logging.getLogger("his_pacs_ws")
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsdl.set_defaults(run=cmd_wsdl)
 
     admin.register(commands, database_options)
+    maintenance.register(commands, database_options)
     return parser
 
 
@@ -214,13 +215,17 @@ def _one_line(exc: Exception, settings: Settings) -> str | None:
     from his_pacs_ws.db.embedded import NoEmbeddedDatabase
     from his_pacs_ws.db.errors import describe
     from his_pacs_ws.db.migrate import SchemaNotCurrent
+    from his_pacs_ws.db.backup import BackupError
     from his_pacs_ws.server import BindError
     from his_pacs_ws.services.secrets import SecretKeyError
 
-    if isinstance(exc, (CommandError, NoEmbeddedDatabase, SchemaNotCurrent, SecretKeyError, BindError)):
+    if isinstance(exc, (CommandError, NoEmbeddedDatabase, SchemaNotCurrent, SecretKeyError, BindError,
+                        BackupError)):
         return str(exc)
     return describe(exc, settings.database_url)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m his_pacs_ws.cli: run the module the others import, not a copy
+    from his_pacs_ws import cli
+
+    sys.exit(cli.main())
