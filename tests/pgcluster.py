@@ -81,3 +81,10 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def scratch_dir(prefix: str = "his-pacs-scratch-") -> Path:
+    """A directory for an embedded data dir, outside pytest's: another pytest session on
+    the machine resets /tmp/pytest-of-USER to 0700, and the embedded server runs as another
+    user when the tests run as root."""
+    return Path(tempfile.mkdtemp(prefix=prefix))

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.soap.conftest import application_request, client
 from tests.soap.test_traps import _postmaster_running, _serve, _wait_healthy, cli, one_line
 from tests.soap.conftest import free_port
-from tests.pgcluster import wait_for
+from tests.pgcluster import scratch_dir, wait_for
 
 
 def test_backup_restore_and_serve_from_the_restore(server, database_url, his, tmp_path):
@@ -20,7 +20,7 @@ def test_backup_restore_and_serve_from_the_restore(server, database_url, his, tm
     assert dumped.returncode == 0, dumped.stderr
     assert "does not hold the secret key" in dumped.stderr and archive.stat().st_size > 10_000
 
-    restored = tmp_path / "restored"
+    restored = scratch_dir() / "restored"
     done = cli("restore", str(archive), "--data-dir", str(restored))
     assert done.returncode == 0, done.stderr
     assert "restored" in done.stdout
@@ -41,6 +41,7 @@ def test_backup_restore_and_serve_from_the_restore(server, database_url, his, tm
         process.terminate()
         process.wait(timeout=60)
     wait_for(lambda: not _postmaster_running(restored), 30, "the restored embedded PostgreSQL to stop")
+    shutil.rmtree(restored.parent, ignore_errors=True)
 
 
 def test_backup_of_a_missing_embedded_database_is_refused(tmp_path):

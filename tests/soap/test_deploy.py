@@ -285,6 +285,11 @@ def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, clu
         [received] = pacs_a.QueryCriticalValues(request={"ApplicationNo": no}).CriticalValue
         assert received.Status == "RECEIVED" and received.Overdue
 
+        # a sync worker holds about one connection (pool sizing in the README)
+        connections = int(cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'multinode'"))
+        print(f"connections to the database from 2 nodes x 1 worker after their calls: {connections}")
+        assert connections <= 2 * 1 * 10
+
         # stopping a node while calls go through the balancer loses none of them
         his = proxy.client("his", HIS_USER, HIS_PASSWORD)
         submitted, retried, errors = [], [], []

@@ -4,6 +4,7 @@ directory, a killed server, database mistakes, bad serve arguments, read-only co
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from his_pacs_ws.db import migrate
 from his_pacs_ws.db.engine import make_engine
-from tests.pgcluster import Cluster, wait_for
+from tests.pgcluster import Cluster, scratch_dir, wait_for
 from tests.soap.conftest import HIS_PASSWORD, HIS_USER, ROOT, client, free_port
 
 
@@ -111,7 +112,7 @@ def test_embedded_database_stops_after_serve_was_killed(tmp_path):
     """After kill -9 of serve, its dead pid kept the embedded PostgreSQL up for good. Now the
     next command on the data dir forgets the dead user and stops the server when it exits;
     and a command run elsewhere names the running data dir."""
-    data_dir, port, log_path = tmp_path / "var", free_port(), tmp_path / "serve.log"
+    data_dir, port, log_path = scratch_dir() / "var", free_port(), tmp_path / "serve.log"
     process = _serve(data_dir, port, log_path)
     try:
         _wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
@@ -126,6 +127,7 @@ def test_embedded_database_stops_after_serve_was_killed(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert "had died without stopping it" in listed.stderr
     wait_for(lambda: not _postmaster_running(data_dir), 30, "the embedded PostgreSQL to stop")
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 # -- database mistakes ---------------------------------------------------------------------
@@ -172,6 +174,10 @@ def test_read_only_commands_never_migrate_a_schema(pg15):
             message = one_line(cli(*command, "--database-url", url))
             assert "is at 0003" in message and "his-pacs-ws migrate" in message, message
         assert migrate.current_revision(engine) == "0003"
+        # an older his-pacs-ws on a newer schema says so, and does not touch it either
+        pg15.sql("UPDATE alembic_version SET version_num = '0099_future'", database="oldschema")
+        newer = one_line(cli("systems", "list", "--database-url", url))
+        assert "(0099_future) is newer than this his-pacs-ws" in newer
         pg15.sql("CREATE DATABASE empty OWNER owner")
         empty = one_line(cli("messages", "search", "--database-url", pg15.url("empty", "owner", "owner-password")))
         assert "no his-pacs-ws schema yet" in empty
