@@ -164,7 +164,7 @@ def startup_line(settings: Settings, url: str, key_source: str | None) -> str:
     by_department = ",".join(f"{d}={p.value}" for d, p in sorted(settings.charge_point_by_department.items()))
     auth = f"on (key {key_source}, token window {settings.token_window_seconds}s)" if settings.auth else "OFF"
     return (f"his-pacs-ws {__version__} serving http://{settings.host}:{settings.port} with {settings.workers} "
-            f"workers; database {describe_database(settings)} (schema {migrate.head()}); auth {auth}; "
+            f"worker{'s' if settings.workers != 1 else ''}; database {describe_database(settings)} (schema {migrate.head()}); auth {auth}; "
             f"time zone {settings.timezone}; charge point {settings.charge_point.value}"
             f"{' (' + by_department + ')' if by_department else ''}; critical-value deadline "
             f"{settings.critical_ack_minutes} min; max request {settings.max_request_bytes} bytes; "
