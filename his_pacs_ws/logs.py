@@ -32,6 +32,14 @@ class _Formatter(logging.Formatter):
     def stamp(self, record: logging.LogRecord) -> str:
         return datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="milliseconds")
 
+    def document(self, record: logging.LogRecord) -> dict:
+        """The record as named fields, for the structured formats."""
+        document = {"time": self.stamp(record), "level": record.levelname.lower(), "logger": record.name,
+                    "pid": record.process, "msg": record.getMessage(), **fields(record)}
+        if record.exc_info:
+            document["exc"] = self.formatException(record.exc_info)
+        return document
+
 
 class TextFormatter(_Formatter):
     def format(self, record):
@@ -43,20 +51,12 @@ class TextFormatter(_Formatter):
 
 class LogfmtFormatter(_Formatter):
     def format(self, record):
-        pairs = {"time": self.stamp(record), "level": record.levelname.lower(), "logger": record.name,
-                 "pid": record.process, "msg": record.getMessage(), **fields(record)}
-        if record.exc_info:
-            pairs["exc"] = self.formatException(record.exc_info)
-        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in pairs.items())
+        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in self.document(record).items())
 
 
 class JsonFormatter(_Formatter):
     def format(self, record):
-        document = {"time": self.stamp(record), "level": record.levelname.lower(), "logger": record.name,
-                    "pid": record.process, "msg": record.getMessage(), **fields(record)}
-        if record.exc_info:
-            document["exc"] = self.formatException(record.exc_info)
-        return json.dumps(document, ensure_ascii=False, default=str)
+        return json.dumps(self.document(record), ensure_ascii=False, default=str)
 
 
 def _logfmt_value(value) -> str:
