@@ -44,6 +44,13 @@ class Cluster:
         return subprocess.run([*prefix, *map(str, args)], check=True, capture_output=True, text=True,
                               timeout=120, **kwargs)
 
+    def halt(self) -> None:
+        """Stop the server, keeping its data: a primary going away, as in a failover."""
+        self._run(BIN / "pg_ctl", "-D", self.data, "-w", "-m", "fast", "stop")
+
+    def resume(self) -> None:
+        self._run(BIN / "pg_ctl", "-D", self.data, "-w", "-l", self.root / "log", "start")
+
     def start(self) -> "Cluster":
         pwfile = self.root / "pw"
         pwfile.write_text(PASSWORD + "\n")
@@ -51,9 +58,10 @@ class Cluster:
             shutil.chown(pwfile, self.user)
         self._run(BIN / "initdb", "-D", self.data, "-U", SUPERUSER, "--auth=scram-sha-256",
                   f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C")
-        self._run(BIN / "pg_ctl", "-D", self.data, "-w", "-l", self.root / "log", "-o",
-                  f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
-                  " -c max_connections=60 -c fsync=off", "start")
+        with open(self.data / "postgresql.auto.conf", "a") as conf:  # kept across restarts
+            conf.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
+                       "max_connections = 60\nfsync = off\n")
+        self.resume()
         return self
 
     def url(self, database: str = "postgres", user: str = SUPERUSER, password: str = PASSWORD) -> str:

@@ -325,3 +325,42 @@ def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, clu
             proxy.stop()
         for node in nodes:
             node.stop()
+
+
+def test_a_node_rides_out_its_database_going_away_and_coming_back(cluster, tmp_path):
+    """What a PostgreSQL failover looks like from a node: while the database is gone, calls
+    are the retryable Server.Unavailable and /health is 503; once it is back the same node
+    answers again, without a restart, and the retried MessageId takes effect once."""
+    cluster.sql("CREATE DATABASE failover")
+    url = cluster.url("failover")
+    shared = {"HIS_PACS_SECRET_KEY": new_key()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIS_PACS_")}
+    for args, stdin in ((["migrate"], None),
+                        (["systems", "add", HIS_USER, "--role", "HIS", "--password-stdin"], HIS_PASSWORD + "\n")):
+        done = subprocess.run([".venv/bin/python", "-m", "his_pacs_ws.cli", *args, "--database-url", url], cwd=ROOT,
+                              input=stdin, capture_output=True, text=True, timeout=120,
+                              env={**env, **shared, "HIS_PACS_DATA_DIR": str(tmp_path / "admin")})
+        assert done.returncode == 0, done.stderr
+    node = Node(url, tmp_path / "node", env=shared).wait_ready()
+    try:
+        his = _node_client(node.url, "his")
+        assert his.SubmitApplication(request=application_request()).Status == "NEW"
+        request = application_request()
+        cluster.halt()
+        try:
+            assert requests.get(node.url + "/health", timeout=10).status_code == 503
+            assert requests.get(node.url + "/health/live", timeout=10).status_code == 200
+            with pytest.raises(Fault) as gone:
+                his.SubmitApplication(request=request)
+            assert fault_code(gone.value) == "Unavailable" and "Server" in gone.value.code
+        finally:
+            cluster.resume()
+        wait_for(lambda: requests.get(node.url + "/health", timeout=10).ok, 30, "/health after the database is back")
+        first = his.SubmitApplication(request=request)  # the partner's retry, same MessageId
+        again = his.SubmitApplication(request=request)
+        assert first.Status == again.Status == "NEW"
+        count = cluster.sql(f"SELECT count(*) FROM applications WHERE application_no = '{request['ApplicationNo']}'",
+                            database="failover")
+        assert count.strip() == "1"
+    finally:
+        node.stop()
