@@ -212,15 +212,15 @@ def _is_setting_problem(exc: Exception) -> bool:
 
 def _one_line(exc: Exception, settings: Settings) -> str | None:
     """The operator's message for the expected failures; None for a bug (traceback)."""
-    from his_pacs_ws.db.embedded import NoEmbeddedDatabase
+    from his_pacs_ws.db.embedded import EmbeddedFailed, NoEmbeddedDatabase
     from his_pacs_ws.db.errors import describe
     from his_pacs_ws.db.migrate import SchemaNotCurrent
     from his_pacs_ws.db.backup import BackupError
     from his_pacs_ws.server import BindError
     from his_pacs_ws.services.secrets import SecretKeyError
 
-    if isinstance(exc, (CommandError, NoEmbeddedDatabase, SchemaNotCurrent, SecretKeyError, BindError,
-                        BackupError)):
+    if isinstance(exc, (CommandError, NoEmbeddedDatabase, EmbeddedFailed, SchemaNotCurrent, SecretKeyError,
+                        BindError, BackupError)):
         return str(exc)
     return describe(exc, settings.database_url)
 

@@ -4,6 +4,9 @@ machine, and the users a killed process left behind."""
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 HANDLES = ".handle_pids.json"  # pgserver's list of the processes using a server
@@ -11,6 +14,37 @@ HANDLES = ".handle_pids.json"  # pgserver's list of the processes using a server
 
 class NoEmbeddedDatabase(RuntimeError):
     """An administration command found no database where it was told to look."""
+
+
+class EmbeddedFailed(RuntimeError):
+    """The embedded PostgreSQL could not be created or started."""
+
+
+@contextmanager
+def failures_said_once(data_dir: Path):
+    """pgserver logs a failed initdb or pg_ctl as pages of output, then raises: keep the
+    lines that say why and raise EmbeddedFailed with them instead."""
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.ERROR:
+                said.extend(line.strip() for line in record.getMessage().splitlines()
+                            if line.startswith(("postgres:", "initdb:", "pg_ctl:")) or "FATAL:" in line
+                            or "PANIC:" in line)
+
+    logger = logging.getLogger("pgserver")
+    handler, propagate = Keep(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    except subprocess.CalledProcessError as exc:
+        reason = "; ".join(dict.fromkeys(said)) or str(exc)
+        raise EmbeddedFailed(f"the embedded PostgreSQL in {pgdata(data_dir)} could not start: {reason}") from None
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def pgdata(data_dir: Path) -> Path:

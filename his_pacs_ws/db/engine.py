@@ -69,7 +69,8 @@ def start_embedded(data_dir: Path, *, create: bool = True) -> str:
     with pgserver.PostgresServer._lock:  # a serve killed with -9 must not keep the server up forever
         if dead := embedded.forget_dead_users(data_dir):
             log.warning("the embedded database's users %s had died without stopping it", dead)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    with embedded.failures_said_once(data_dir):  # initdb or pg_ctl refused: one line saying why
+        server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
     admin_url = server.get_uri()
     engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
     try:

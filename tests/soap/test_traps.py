@@ -244,3 +244,16 @@ def test_start_up_says_the_settings_in_effect_and_nothing_else(server):
     start_up = log.split(" serving http://")[0]
     assert "alembic" not in start_up and "Context impl" not in start_up and "setuptools" not in start_up
     assert "+08:00" in line.split()[0]  # log times carry the hospital zone's offset
+
+
+def test_an_embedded_database_that_cannot_start_is_one_line(tmp_path):
+    """pgserver prints pages of initdb/pg_ctl output and a traceback; the operator gets why."""
+    home = scratch_dir()
+    try:
+        (home / "var" / "pgdata").mkdir(parents=True)
+        (home / "var" / "pgdata" / "PG_VERSION").write_text("16\n")  # a data dir someone emptied
+        message = one_line(cli("migrate", "--data-dir", str(home / "var")))
+        assert f"the embedded PostgreSQL in {home / 'var' / 'pgdata'} could not start" in message
+        assert "postgresql.conf" in message
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
