@@ -49,6 +49,9 @@ def register(commands, database_options) -> None:
     password.set_defaults(run=cmd_systems_password)
     for parser in (add, listing, disable, enable, password):
         database_options(parser)
+    from his_pacs_ws import push_commands
+
+    push_commands.register(commands, systems, database_options)
 
     messages = commands.add_parser("messages", help="the record of every call").add_subparsers(
         dest="messages_command", required=True)
@@ -61,6 +64,8 @@ def register(commands, database_options) -> None:
     search.add_argument("--fault", nargs="?", const="*", help="calls that got this fault code (any, if none)")
     search.add_argument("--since", help="date or date-time, hospital time")
     search.add_argument("--until", help="date or date-time, hospital time")
+    search.add_argument("--direction", choices=["in", "out"],
+                        help="in: calls partners made; out: our deliveries to their callbacks")
     search.add_argument("--limit", type=int, default=100)
     search.set_defaults(run=cmd_messages_search)
     show = messages.add_parser("show", help="one call with its request and response")
@@ -189,9 +194,11 @@ def cmd_messages_search(settings: Settings, args) -> int:
     with _database(settings) as context:
         calls = search_calls(context.uow(), application_no=args.application_no, patient_id=args.patient_id,
                              message_id=args.message_id, caller=args.system, operation=args.operation,
-                             fault_code=args.fault, since=since, until=until, limit=args.limit)
-    print(table(("ID", "At", "Service", "System", "Operation", "MessageId", "ApplicationNo", "Outcome", "ms"), [
-        (str(c["id"]), when(c["at"], tz, "seconds"), c["service"], c["caller"] or "-",
+                             fault_code=args.fault, since=since, until=until, direction=args.direction,
+                             limit=args.limit)
+    print(table(("ID", "At", "Dir", "Service", "System", "Operation", "MessageId", "ApplicationNo", "Outcome", "ms"), [
+        (str(c["id"]), when(c["at"], tz, "seconds"), c["direction"], c["service"],
+         c["caller"] or "-",
          c["operation"] or "-", c["message_id"] or "", c["application_no"] or "",
          (c["fault_code"] or "OK") + (" (replay)" if c["replayed"] else ""), str(c["duration_ms"]))
         for c in calls
@@ -221,7 +228,8 @@ def cmd_messages_show(settings: Settings, args) -> int:
     tz = settings.tz
     for label, key in (("At", "at"), ("Service", "service"), ("System", "caller"), ("From", "remote_addr"),
                        ("Operation", "operation"), ("MessageId", "message_id"), ("ApplicationNo", "application_no"),
-                       ("PatientId", "patient_id"), ("Outcome", "outcome"), ("Fault", "fault_code"),
+                       ("PatientId", "patient_id"), ("Direction", "direction"), ("Delivery", "delivery_pk"),
+                       ("Outcome", "outcome"), ("Fault", "fault_code"),
                        ("Duration ms", "duration_ms"), ("Replayed", "replayed")):
         value = call[key]
         if isinstance(value, datetime):

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_number(1, 64), help="sync worker processes (env HIS_PACS_WORKERS, default 2)")
     serve.add_argument("--log-format", choices=LOG_FORMATS,
                        help="text, logfmt or json (env HIS_PACS_LOG_FORMAT, default text)")
+    serve.add_argument("--deliverers", type=_number(0, 64),
+                       help="push deliverer processes to start, 0 when they run elsewhere "
+                            "(env HIS_PACS_DELIVERERS, default 1)")
     serve.set_defaults(run=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -70,6 +73,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=getattr(args, "port", None),
         workers=getattr(args, "workers", None),
         log_format=getattr(args, "log_format", None),
+        deliverers=getattr(args, "deliverers", None),
     )
     settings.validate()
     return settings

@@ -6,10 +6,12 @@ import base64
 import os
 import sys
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from his_pacs_ws.domain.billing import ChargePoint
+from his_pacs_ws.domain.notifications import RetryPolicy
 
 ENV_PREFIX = "HIS_PACS_"
 KNOWN = {
@@ -17,6 +19,8 @@ KNOWN = {
     "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
     "LOG_FORMAT",
     "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL",
+    "DELIVERERS", "DELIVERY_THREADS", "DELIVERY_MAX_AGE_SECONDS", "DELIVERY_BACKOFF_SECONDS",
+    "DELIVERY_BACKOFF_CAP_SECONDS", "CRITICAL_BACKOFF_CAP_SECONDS",
     # read by the QA scripts and the tests, not by the service
     "HIS_USER", "HIS_PASSWORD", "PACS_USER", "PACS_PASSWORD", "TEST_DATABASE_URL", "URL",
 }
@@ -81,17 +85,34 @@ class Settings:
     public_url: str | None = None  # the address the WSDL announces, e.g. behind a TLS proxy
     secret_key: str | None = None
     token_window_seconds: int = 300
+    # push mode: deliverer processes `serve` starts, and how failed deliveries are retried
+    deliverers: int = 1
+    delivery_threads: int = 4
+    delivery_max_age_seconds: int = 24 * 3600
+    delivery_backoff_seconds: float = 1.0
+    delivery_backoff_cap_seconds: float = 600.0
+    critical_backoff_cap_seconds: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            base_seconds=self.delivery_backoff_seconds, cap_seconds=self.delivery_backoff_cap_seconds,
+            critical_cap_seconds=self.critical_backoff_cap_seconds,
+            max_age=timedelta(seconds=self.delivery_max_age_seconds),
+        )
 
     def charge_point_for(self, executing_department_code: str) -> ChargePoint:
         return self.charge_point_by_department.get(executing_department_code, self.charge_point)
 
     def with_overrides(self, **overrides) -> "Settings":
         """A copy with the given non-None values replaced (CLI flags win over the environment)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -109,6 +130,15 @@ class Settings:
                 return int(raw)
             except ValueError:
                 raise ConfigError(f"{ENV_PREFIX}{name}: {raw!r} is not a whole number") from None
+
+        def get_seconds(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX}{name}: {raw!r} is not a number of seconds") from None
 
         settings = cls(
             database_url=get("DATABASE_URL"),
@@ -129,6 +159,14 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
+            deliverers=get_int("DELIVERERS", cls.deliverers),
+            delivery_threads=get_int("DELIVERY_THREADS", cls.delivery_threads),
+            delivery_max_age_seconds=get_int("DELIVERY_MAX_AGE_SECONDS", cls.delivery_max_age_seconds),
+            delivery_backoff_seconds=get_seconds("DELIVERY_BACKOFF_SECONDS", cls.delivery_backoff_seconds),
+            delivery_backoff_cap_seconds=get_seconds("DELIVERY_BACKOFF_CAP_SECONDS",
+                                                     cls.delivery_backoff_cap_seconds),
+            critical_backoff_cap_seconds=get_seconds("CRITICAL_BACKOFF_CAP_SECONDS",
+                                                     cls.critical_backoff_cap_seconds),
         )
         settings.validate()
         unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):] not in KNOWN)
@@ -147,6 +185,16 @@ class Settings:
             raise ConfigError("HIS_PACS_MAX_REQUEST_BYTES must be at least 1024")
         if self.workers < 1:
             raise ConfigError("HIS_PACS_WORKERS (--workers) must be at least 1")
+        if self.deliverers < 0:
+            raise ConfigError("HIS_PACS_DELIVERERS must be 0 or more")
+        if not 1 <= self.delivery_threads <= 64:
+            raise ConfigError("HIS_PACS_DELIVERY_THREADS must be between 1 and 64")
+        if self.delivery_max_age_seconds < 1:
+            raise ConfigError("HIS_PACS_DELIVERY_MAX_AGE_SECONDS must be positive")
+        if not 0 < self.delivery_backoff_seconds <= self.delivery_backoff_cap_seconds:
+            raise ConfigError("HIS_PACS_DELIVERY_BACKOFF_SECONDS must be positive and at most the cap")
+        if self.critical_backoff_cap_seconds <= 0:
+            raise ConfigError("HIS_PACS_CRITICAL_BACKOFF_CAP_SECONDS must be positive")
         if self.token_window_seconds < 1:
             raise ConfigError("HIS_PACS_TOKEN_WINDOW_SECONDS must be positive")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

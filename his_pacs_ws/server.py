@@ -1,15 +1,26 @@
 """Serving with gunicorn sync workers: one process per core beats threads for spyne's
-CPU-bound serialization."""
+CPU-bound serialization. Beside them run the deliverers of push mode, as child processes
+that `serve` restarts if they die and stops when it stops."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
 
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from his_pacs_ws.config import Settings
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
 
 
 class BindError(RuntimeError):
@@ -71,5 +82,59 @@ def check_bind(host: str, port: int) -> None:
             raise BindError(f"cannot listen on {host}:{port}: {why}") from None
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when `serve` goes away, even by SIGKILL (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+class Deliverers:
+    """`serve --deliverers N`: N `his-pacs-ws deliver` processes, kept running."""
+
+    def __init__(self, settings: Settings, database_url: str):
+        self.command = [sys.executable, "-m", "his_pacs_ws.cli", "deliver", "--data-dir", str(settings.data_dir)]
+        # the URL may hold a password: in the environment, not on a command line `ps` shows
+        self.env = {**os.environ, "HIS_PACS_DATABASE_URL": database_url}
+        self.count = settings.deliverers
+        self.processes: list[subprocess.Popen] = []
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        if not self.count:
+            return
+        self.processes = [self._spawn() for _ in range(self.count)]
+        log.info("started %d deliverer%s", self.count, "" if self.count == 1 else "s")
+        threading.Thread(target=self._watch, name="deliverers", daemon=True).start()
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(self.command, stdin=subprocess.DEVNULL, env=self.env, preexec_fn=_die_with_parent)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(2.0):
+            for i, process in enumerate(self.processes):
+                if process.poll() is not None and not self._stopping.is_set():
+                    log.warning("deliverer %d exited with status %s; starting another", process.pid,
+                                process.returncode)
+                    self.processes[i] = self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def serve(settings: Settings, database_url: str) -> None:
-    GunicornServer(settings, database_url).run()
+    deliverers = Deliverers(settings, database_url)
+    deliverers.start()
+    try:
+        GunicornServer(settings, database_url).run()
+    finally:
+        deliverers.stop()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from his_pacs_ws.db import embedded
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
+from his_pacs_ws.db.outbox import OutboxRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
 from his_pacs_ws.db.repositories import (
@@ -120,6 +121,7 @@ class UnitOfWork:
         self.emr = EmrRepository(self.session)
         self.systems = SystemRepository(self.session)
         self.calls = CallRecordRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

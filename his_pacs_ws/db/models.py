@@ -296,6 +296,9 @@ class CallRecord(Base):
     # The exchange as it crossed the wire; pruned after a while, the rest of the row kept.
     request_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # 'in' for calls partners made, 'out' for our delivery attempts to their callbacks
+    direction: Mapped[str] = mapped_column(String(3), default="in", server_default="in")
+    delivery_pk: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class Report(Base):
@@ -370,6 +373,8 @@ class CriticalValue(Base):
     revoked_by_name: Mapped[str | None] = mapped_column(String(100))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    # When the HIS was told the deadline passed (CriticalValueOverdue): once, by one deliverer
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = timestamp_now()
 
 
@@ -451,3 +456,84 @@ class UsedNonce(Base):
     system: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CallbackEndpoint(Base):
+    """Where a partner system receives notifications, and how that has been going."""
+
+    __tablename__ = "callback_endpoints"
+    __table_args__ = (CheckConstraint("password_type IN ('digest','text')", name="password_type"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    system_pk: Mapped[int] = mapped_column(ForeignKey("systems.id"), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list | None] = mapped_column(JSONB)  # None: every notification of the role
+    username: Mapped[str | None] = mapped_column(String(100))
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM, like the systems' own
+    password_type: Mapped[str] = mapped_column(String(8), default="digest")
+    timeout_seconds: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal(10))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The receiver's health: consecutive failed attempts, since when, and when to try again
+    # when it cannot be reached at all.
+    failure_streak: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()
+
+
+class OutboxEvent(Base):
+    """A change to tell partners about, written in the transaction that made it. Its id is
+    the notification's Sequence: the application's row lock orders them per application."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index("ix_outbox_events_pending", "id", postgresql_where="NOT fanned_out"),
+        Index("ix_outbox_events_application_no", "application_no"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    target_role: Mapped[str] = mapped_column(String(8))
+    application_no: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    department_code: Mapped[str | None] = mapped_column(String(64))
+    origin: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = timestamp_now()
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Delivery(Base):
+    """One notification to one receiver, and where its delivery stands."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_pk", "system_pk"),
+        CheckConstraint("status IN ('PENDING','RETRYING','DELIVERED','FAILED')", name="status"),
+        Index("ix_deliveries_open", "system_pk", "application_no", "event_pk",
+              postgresql_where="status IN ('PENDING','RETRYING')"),
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where="status IN ('PENDING','RETRYING')"),
+        Index("ix_deliveries_status_system", "status", "system_pk"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_pk: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    system_pk: Mapped[int] = mapped_column(ForeignKey("systems.id"))
+    application_no: Mapped[str] = mapped_column(String(64))  # the ordering key, with system_pk
+    status: Mapped[str] = mapped_column(String(12))
+    priority: Mapped[int] = mapped_column(Integer)  # 0: critical values, 1: the rest
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_fault_code: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()

@@ -21,6 +21,7 @@ class CallFilter:
     fault_code: str | None = None  # "*" for any fault
     since: datetime | None = None
     until: datetime | None = None
+    direction: str | None = None  # 'in' (calls partners made) or 'out' (our deliveries to them)
     limit: int = 100
 
 
@@ -46,6 +47,7 @@ class CallRecordRepository:
             CallRecord.message_id: flt.message_id,
             CallRecord.caller: flt.caller,
             CallRecord.operation: flt.operation,
+            CallRecord.direction: flt.direction,
         }
         for column, value in exact.items():
             if value:

@@ -24,7 +24,7 @@ from his_pacs_ws.domain.status import (
     check_his_cancel,
     check_release,
 )
-from his_pacs_ws.services import ledger
+from his_pacs_ws.services import ledger, outbox
 from his_pacs_ws.services.common import (
     application_detail,
     application_state,
@@ -50,7 +50,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
         content = fingerprint(without(req, "message_id"))
         existing = uow.applications.get(req["application_no"])
         if existing is None:
-            existing = _insert(uow, req, content, billing.total(items))
+            existing = _insert(uow, req, content, billing.total(items), caller.name)
         if existing.request_hash != content:
             raise ApplicationExists(
                 f"application {req['application_no']} exists with different content"
@@ -60,7 +60,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
     return run_once(uow, caller, "SubmitApplication", request, rule)
 
 
-def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Application:
+def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: str) -> Application:
     patient, visit = req["patient"], req["visit"]
     patient_pk = uow.applications.upsert_patient(
         {k: patient.get(k) for k in ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")}
@@ -102,7 +102,7 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Applica
     uow.applications.add_items(pk, req["items"])
     app = uow.applications.get_by_pk(pk)
     record_event(uow, app, event="SUBMITTED", status=Status.NEW, occurred_at=req["ordered_at"],
-            operator=req["ordering_doctor"], source="HIS")
+            operator=req["ordering_doctor"], source="HIS", origin=origin)
     return app
 
 
@@ -123,9 +123,11 @@ def confirm_payment(uow: UnitOfWork, settings: Settings, caller: Caller, request
             )
         app.paid_amount, app.paid_at, app.invoice_no = req["amount"], req["paid_at"], req.get("invoice_no")
         app.released_at = req["paid_at"]
-        ledger.post_items(uow, app, Trigger.PAYMENT, req["paid_at"])
+        ledger.post_items(uow, app, Trigger.PAYMENT, req["paid_at"], origin=caller.name)
         record_event(uow, app, event="PAID", status=Status.RELEASED, occurred_at=req["paid_at"],
-                operator=None, source="HIS", note=req.get("invoice_no") and f"invoice {req['invoice_no']}")
+                operator=None, source="HIS", origin=caller.name,
+                note=req.get("invoice_no") and f"invoice {req['invoice_no']}")
+        outbox.released(uow, app, origin=caller.name)
         return {"application": application_state(app)}
 
     return run_once(uow, caller, "ConfirmPayment", request, rule)
@@ -146,9 +148,11 @@ def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: Caller, re
         app.charge_point, app.released_at = point.value, req["sent_at"]
         posted = []
         if point is billing.ChargePoint.NURSE_SEND:
-            posted = ledger.post_items(uow, app, Trigger.NURSE_SEND, req["sent_at"], operator=req["nurse"])
+            posted = ledger.post_items(uow, app, Trigger.NURSE_SEND, req["sent_at"], operator=req["nurse"],
+                                       origin=caller.name)
         record_event(uow, app, event="ORDER_SENT", status=Status.RELEASED, occurred_at=req["sent_at"],
-                operator=req["nurse"], source="HIS")
+                operator=req["nurse"], source="HIS", origin=caller.name)
+        outbox.released(uow, app, origin=caller.name)
         return {"application": application_state(app), "charges": [charge_line(c) for c in posted]}
 
     return run_once(uow, caller, "SendInpatientOrder", request, rule)
@@ -164,11 +168,13 @@ def cancel_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
         if not already:
             reversed_lines = ledger.reverse_all(
                 uow, app, RefundSource.HIS_CANCEL, req["cancelled_at"], reason=req["reason"],
-                operator=req["operator"],
+                operator=req["operator"], origin=caller.name,
             )
             record_event(uow, app, event="CANCELLED", status=Status.CANCELLED,
                     occurred_at=req["cancelled_at"], operator=req["operator"], source="HIS",
-                    note=req["reason"])
+                    origin=caller.name, note=req["reason"])
+            outbox.cancelled(uow, app, reason=req["reason"], operator=req["operator"],
+                             occurred_at=req["cancelled_at"], origin=caller.name)
         return {
             "application": application_state(app),
             "refund_due": app.paid_amount is not None,

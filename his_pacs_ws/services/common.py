@@ -13,6 +13,7 @@ from his_pacs_ws.db.repositories import LineWithRefunds
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import Item
 from his_pacs_ws.domain.errors import ApplicationNotFound
+from his_pacs_ws.domain.notifications import Notification
 from his_pacs_ws.domain.status import PatientType, Status, his_status, is_locked
 
 
@@ -84,9 +85,10 @@ def load_for_pacs(uow, application_no: str, caller: Caller) -> Application:
 
 
 def record_event(uow, app: Application, *, event: str, status: Status, occurred_at, operator,
-                 source: str, applied: bool = True, note: str | None = None,
+                 source: str, origin: str | None, applied: bool = True, note: str | None = None,
                  room: str | None = None) -> None:
-    """Add an event to the timeline; an applied one sets the application's status."""
+    """Add an event to the timeline; an applied one sets the application's status and
+    tells the HIS systems (the submission excepted: nothing has happened yet)."""
     uow.applications.add_event(
         application_pk=app.id, event=event, status=status.value, applied=applied,
         occurred_at=occurred_at, operator_code=(operator or {}).get("code"),
@@ -95,6 +97,23 @@ def record_event(uow, app: Application, *, event: str, status: Status, occurred_
     if applied:
         app.status = status.value
         app.updated_at = now()
+        if event != "SUBMITTED":
+            emit(uow, Notification.APPLICATION_STATUS_CHANGED, app, {
+                **application_state(app), "event": event, "operator": operator, "source": source,
+                "patient_id": app.patient_id, "note": note,
+            }, origin=origin, occurred_at=occurred_at)
+
+
+def emit(uow, kind: Notification, app: Application, payload: dict, *, origin: str | None,
+         occurred_at: datetime) -> None:
+    """Write a notification to the outbox, in the caller's transaction. Its id is its
+    Sequence: every writer holds the application's row lock, so ids follow the changes."""
+    uow.outbox.add_event({
+        "kind": kind.value, "target_role": kind.receiver_role.value,
+        "application_no": app.application_no, "patient_id": app.patient_id,
+        "department_code": app.executing_department_code, "origin": origin,
+        "payload": jsonable(payload), "occurred_at": occurred_at,
+    })
 
 
 def application_state(app: Application) -> dict:

@@ -13,6 +13,8 @@ from his_pacs_ws.domain import critical
 from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.domain.critical import CriticalStatus
 from his_pacs_ws.domain.errors import CriticalValueExists, CriticalValueNotFound
+from his_pacs_ws.domain.notifications import Notification
+from his_pacs_ws.services import outbox
 from his_pacs_ws.services.common import fingerprint, load_for_pacs, now, staff, without
 from his_pacs_ws.services.messages import run_once
 
@@ -79,7 +81,10 @@ def raise_critical_value(uow: UnitOfWork, settings: Settings, caller: Caller, re
                 raise CriticalValueExists(
                     f"critical value {req['critical_value_no']} exists with different content")
             return {"critical_value": critical_value_record(existing, app.application_no)}
-        return {"critical_value": critical_value_record(uow.critical_values.get_by_pk(pk), app.application_no)}
+        record = critical_value_record(uow.critical_values.get_by_pk(pk), app.application_no)
+        outbox.critical_value(uow, Notification.CRITICAL_VALUE_RAISED, app, record,
+                              occurred_at=req["reported_at"], origin=caller.name)
+        return {"critical_value": record}
 
     return run_once(uow, caller, "RaiseCriticalValue", request, rule)
 
@@ -91,8 +96,14 @@ def _load(uow: UnitOfWork, number: str) -> CriticalValue:
     return cv
 
 
-def _application_no(uow: UnitOfWork, cv: CriticalValue) -> str:
-    return uow.applications.get_by_pk(cv.application_pk).application_no
+def _changed(uow: UnitOfWork, cv: CriticalValue, kind: Notification, at: datetime, origin: str | None) -> dict:
+    """The value's record after a step, told to the other side: under the application's
+    row lock, like every change, so that the notifications keep their order."""
+    uow.outbox.lock_application(cv.application_pk)
+    app = uow.applications.get_by_pk(cv.application_pk)
+    record = critical_value_record(cv, app.application_no)
+    outbox.critical_value(uow, kind, app, record, occurred_at=at, origin=origin)
+    return record
 
 
 def acknowledge(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
@@ -104,7 +115,8 @@ def acknowledge(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
         cv.status = CriticalStatus.RECEIVED.value
         cv.received_by_code, cv.received_by_name = req["received_by"]["code"], req["received_by"]["name"]
         cv.received_at, cv.read_back_confirmed = req["received_at"], True
-        return {"critical_value": critical_value_record(cv, _application_no(uow, cv))}
+        return {"critical_value": _changed(uow, cv, Notification.CRITICAL_VALUE_UPDATED, req["received_at"],
+                                           caller.name)}
 
     return run_once(uow, caller, "AcknowledgeCriticalValue", request, rule)
 
@@ -118,7 +130,8 @@ def record_handling(uow: UnitOfWork, settings: Settings, caller: Caller, request
         cv.status = CriticalStatus.HANDLED.value
         cv.handled_by_code, cv.handled_by_name = req["handled_by"]["code"], req["handled_by"]["name"]
         cv.handled_at, cv.handling_opinion = req["handled_at"], req["handling_opinion"]
-        return {"critical_value": critical_value_record(cv, _application_no(uow, cv))}
+        return {"critical_value": _changed(uow, cv, Notification.CRITICAL_VALUE_UPDATED, req["handled_at"],
+                                           caller.name)}
 
     return run_once(uow, caller, "RecordCriticalValueHandling", request, rule)
 
@@ -130,13 +143,30 @@ def revoke(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
         cv = _load(uow, req["critical_value_no"])
         app = uow.applications.get_by_pk(cv.application_pk)
         caller.check_department(app.executing_department_code, app.application_no)
-        if not critical.check_revoke(CriticalStatus(cv.status), cv.critical_value_no):
-            cv.status = CriticalStatus.REVOKED.value
-            cv.revoked_by_code, cv.revoked_by_name = req["operator"]["code"], req["operator"]["name"]
-            cv.revoked_at, cv.revoke_reason = now(), req["reason"]
-        return {"critical_value": critical_value_record(cv, _application_no(uow, cv))}
+        if critical.check_revoke(CriticalStatus(cv.status), cv.critical_value_no):  # revoked already
+            return {"critical_value": critical_value_record(cv, app.application_no)}
+        cv.status = CriticalStatus.REVOKED.value
+        cv.revoked_by_code, cv.revoked_by_name = req["operator"]["code"], req["operator"]["name"]
+        cv.revoked_at, cv.revoke_reason = now(), req["reason"]
+        return {"critical_value": _changed(uow, cv, Notification.CRITICAL_VALUE_REVOKED, cv.revoked_at,
+                                           caller.name)}
 
     return run_once(uow, caller, "RevokeCriticalValue", request, rule)
+
+
+def notify_overdue(uow: UnitOfWork, settings: Settings, *, limit: int = 100) -> int:
+    """Escalate the values whose deadline passed unreceived: one CriticalValueOverdue each,
+    whichever deliverer (on whichever node) gets there first."""
+    with uow:
+        if not uow.outbox.try_overdue_lock():
+            return 0
+        at = now()
+        ids = uow.outbox.claim_overdue(at, limit)
+        for pk in ids:
+            cv = uow.critical_values.get_by_pk(pk)
+            _changed(uow, cv, Notification.CRITICAL_VALUE_OVERDUE, cv.ack_deadline, origin=None)
+        uow.commit()
+        return len(ids)
 
 
 def query_critical_values(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:

@@ -33,11 +33,12 @@ from his_pacs_ws.services.common import (
     to_item,
     without,
 )
+from his_pacs_ws.services import outbox
 from his_pacs_ws.services.messages import run_once
 
 
 def post_lines(uow: UnitOfWork, app: Application, lines: list[billing.LineSpec], trigger: Trigger,
-               charged_at: datetime, *, operator: dict | None = None,
+               charged_at: datetime, *, origin: str | None, operator: dict | None = None,
                charge_request_pk: int | None = None) -> list[LineWithRefunds]:
     created = [
         uow.ledger.add_line(
@@ -50,36 +51,40 @@ def post_lines(uow: UnitOfWork, app: Application, lines: list[billing.LineSpec],
         for spec in lines
     ]
     uow.ledger.flush()
-    return [LineWithRefunds(line, app.application_no, Decimal("0.000"), Decimal("0.00")) for line in created]
+    posted = [LineWithRefunds(line, app.application_no, Decimal("0.000"), Decimal("0.00")) for line in created]
+    outbox.charges_posted(uow, app, lines=posted, refunds=[], occurred_at=charged_at, origin=origin)
+    return posted
 
 
 def post_items(uow: UnitOfWork, app: Application, trigger: Trigger, charged_at: datetime, *,
-               operator: dict | None = None) -> list[LineWithRefunds]:
+               origin: str | None, operator: dict | None = None) -> list[LineWithRefunds]:
     """Charge the application's own items (and package components, line by line)."""
     items = [to_item(i) for i in item_tree(uow.applications.items([app.id])[app.id])]
-    return post_lines(uow, app, billing.charge_lines(items), trigger, charged_at, operator=operator)
+    return post_lines(uow, app, billing.charge_lines(items), trigger, charged_at, operator=operator,
+                      origin=origin)
 
 
 def reverse_all(uow: UnitOfWork, app: Application, source: RefundSource, at: datetime, *,
-                reason: str, operator: dict | None, triggers: set[Trigger] | None = None
-                ) -> list[LineWithRefunds]:
+                reason: str, operator: dict | None, origin: str | None,
+                triggers: set[Trigger] | None = None) -> list[LineWithRefunds]:
     """Refund whatever remains of the application's lines (optionally only some triggers)."""
-    reversed_lines = []
+    reversed_lines, refunds = [], []
     for entry in uow.ledger.lines(app.id):
         if triggers is not None and Trigger(entry.line.trigger) not in triggers:
             continue
         balance = _balance(entry)
         if balance.remaining_quantity <= 0:
             continue
-        uow.ledger.add_refund(
+        refunds.append((uow.ledger.add_refund(
             charge_line_pk=entry.line.id, quantity=balance.remaining_quantity,
             amount=balance.remaining_amount, reason=reason, source=source.value, refunded_at=at,
             operator_code=(operator or {}).get("code"), operator_name=(operator or {}).get("name"),
-        )
+        ), None))
         reversed_lines.append(
             LineWithRefunds(entry.line, entry.application_no, entry.line.quantity, entry.line.amount)
         )
     uow.ledger.flush()
+    outbox.charges_posted(uow, app, lines=reversed_lines, refunds=refunds, occurred_at=at, origin=origin)
     return reversed_lines
 
 
@@ -114,7 +119,8 @@ def charge(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
                 )
             return {"charges": [charge_line(c) for c in uow.ledger.lines(app.id, charge_request_pk=existing.id)]}
         posted = post_lines(uow, app, billing.charge_lines(items), Trigger.PACS_CHARGE,
-                            req["charged_at"], operator=req["operator"], charge_request_pk=pk)
+                            req["charged_at"], operator=req["operator"], charge_request_pk=pk,
+                            origin=caller.name)
         return {"charges": [charge_line(c) for c in posted]}
 
     return run_once(uow, caller, "Charge", request, rule)
@@ -141,12 +147,15 @@ def refund(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
                     f"RefundRequestNo {req['refund_request_no']} exists with different content"
                 )
             refunds = uow.ledger.refunds_of_request(existing.id)
+            after = uow.ledger.lines(app.id, ids={r.charge_line_pk for r in refunds})
         else:
             refunds = _refund_lines(uow, app, req, pk)
-        touched = {r.charge_line_pk for r in refunds}
+            after = uow.ledger.lines(app.id, ids={r.charge_line_pk for r in refunds})
+            outbox.charges_posted(uow, app, lines=after, refunds=[(r, req["refund_request_no"]) for r in refunds],
+                                  occurred_at=req["requested_at"], origin=caller.name)
         return {
             "refunds": [refund_record(r, req["refund_request_no"]) for r in refunds],
-            "charges": [charge_line(c) for c in uow.ledger.lines(app.id, ids=touched)],
+            "charges": [charge_line(c) for c in after],
         }
 
     return run_once(uow, caller, "Refund", request, rule)
@@ -207,7 +216,7 @@ def query_charges(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
 
 
 def charge_point_effects(uow: UnitOfWork, app: Application, previous: Status, target: Status,
-                         event: str, at: datetime, operator: dict | None,
+                         event: str, at: datetime, operator: dict | None, *, origin: str | None,
                          note: str | None = None) -> list[LineWithRefunds]:
     """Under PACS_REGISTER, reaching registration charges the items (EXAMINED, or a report,
     straight from RELEASED implies registration) and REGISTRATION_CANCELLED reverses them."""
@@ -216,7 +225,7 @@ def charge_point_effects(uow: UnitOfWork, app: Application, previous: Status, ta
     if event == "REGISTRATION_CANCELLED":
         return reverse_all(uow, app, RefundSource.REGISTRATION_CANCELLED, at,
                            reason=note or "registration cancelled", operator=operator,
-                           triggers={Trigger.PACS_REGISTER})
+                           triggers={Trigger.PACS_REGISTER}, origin=origin)
     if RANK[previous] < RANK[Status.REGISTERED] <= RANK[target]:
-        return post_items(uow, app, Trigger.PACS_REGISTER, at, operator=operator)
+        return post_items(uow, app, Trigger.PACS_REGISTER, at, operator=operator, origin=origin)
     return []

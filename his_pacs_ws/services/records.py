@@ -17,6 +17,7 @@ def _summary(record) -> dict:
         "application_no": record.application_no, "patient_id": record.patient_id,
         "outcome": record.outcome, "fault_code": record.fault_code, "duration_ms": record.duration_ms,
         "replayed": record.replayed, "remote_addr": record.remote_addr,
+        "direction": record.direction, "delivery_pk": record.delivery_pk,
     }
 
 

@@ -18,7 +18,7 @@ from his_pacs_ws.domain.reports import (
     check_verification,
 )
 from his_pacs_ws.domain.status import Status
-from his_pacs_ws.services import ledger
+from his_pacs_ws.services import ledger, outbox
 from his_pacs_ws.services.common import (
     application_state,
     fingerprint,
@@ -77,28 +77,33 @@ def push_report(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
         previous = Status(app.status)
         outcome = apply_report(previous, result, latest)
         version = versions[-1].version if versions else 0
+        stored = None
         if outcome.stores:
             version += 1
-            _store(uow, app.id, req, version, content)
+            stored = _store(uow, app.id, req, version, content)
         if outcome.moves:
             if req.get("accession_no") and not app.accession_no:
                 app.accession_no = req["accession_no"]
             ledger.charge_point_effects(uow, app, previous, outcome.status, f"REPORT_{result.value}",
-                                        req["reported_at"], req["reporting_doctor"])
+                                        req["reported_at"], req["reporting_doctor"], origin=caller.name)
+        occurred_at = req.get("verified_at") or req["reported_at"]
         record_event(uow, app, event=f"REPORT_{result.value}", status=outcome.status,
-                     occurred_at=req.get("verified_at") or req["reported_at"],
+                     occurred_at=occurred_at,
                      operator=req.get("verifying_doctor") or req["reporting_doctor"], source="PACS",
-                     applied=outcome.stores, note=f"report {req['report_no']} v{version}")
+                     origin=caller.name, applied=outcome.stores, note=f"report {req['report_no']} v{version}")
+        if stored is not None:
+            outbox.report_published(uow, app, report_record(stored, app.application_no),
+                                    occurred_at=occurred_at, origin=caller.name)
         return {"application": application_state(app), "report_version": version,
                 "applied": outcome.stores}
 
     return run_once(uow, caller, "PushReport", request, rule)
 
 
-def _store(uow: UnitOfWork, application_pk: int, req: dict, version: int, content: str) -> None:
+def _store(uow: UnitOfWork, application_pk: int, req: dict, version: int, content: str) -> Report:
     reporting = req["reporting_doctor"]
     verifying = req.get("verifying_doctor") or {}
-    uow.reports.add(
+    return uow.reports.add(
         application_pk=application_pk, report_no=req["report_no"], version=version,
         result_status=req["result_status"], content_hash=content,
         accession_no=req.get("accession_no"), findings=req.get("findings"),

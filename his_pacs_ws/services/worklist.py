@@ -49,10 +49,11 @@ def report_status(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
             if event not in UNDO and req.get("accession_no"):
                 app.accession_no = req["accession_no"]
             charges = ledger.charge_point_effects(uow, app, previous, outcome.status, event.value,
-                                                   req["occurred_at"], req["operator"], req.get("note"))
+                                                   req["occurred_at"], req["operator"], note=req.get("note"),
+                                                   origin=caller.name)
         record_event(uow, app, event=event.value, status=outcome.status,
                      occurred_at=req["occurred_at"], operator=req["operator"], source="PACS",
-                     applied=outcome.applied, note=req.get("note"), room=req.get("room"))
+                     origin=caller.name, applied=outcome.applied, note=req.get("note"), room=req.get("room"))
         return {
             "application": application_state(app),
             "applied": outcome.applied,

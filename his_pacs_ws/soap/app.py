@@ -22,6 +22,7 @@ from his_pacs_ws.domain.errors import ServiceError
 from his_pacs_ws.services.auth import Authenticator
 from his_pacs_ws.services.context import Context, open_context
 from his_pacs_ws.services.secrets import SecretBox, load_key
+from his_pacs_ws.soap.callbacks import HisCallbackService, PacsCallbackService
 from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
 from his_pacs_ws.soap.protocol import (
@@ -44,6 +45,8 @@ ENVIRON_BODY = "his_pacs_ws.body"
 UNAUTHENTICATED_BODY_BYTES = 4096
 
 ENDPOINTS = {"/ws/his": (Role.HIS, HisService), "/ws/pacs": (Role.PACS, PacsService)}
+# The services partners implement for push mode: their WSDLs are here for download only.
+CALLBACK_ENDPOINTS = {"/ws/his-callback": HisCallbackService, "/ws/pacs-callback": PacsCallbackService}
 
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
@@ -100,12 +103,17 @@ class Dispatcher:
         self.endpoints = {
             path: (role, make_endpoint(service, runtime)) for path, (role, service) in ENDPOINTS.items()
         }
-        self._wsdl_templates = {path: wsdl_template(path) for path in ENDPOINTS}
+        self._wsdl_templates = {path: wsdl_template(path) for path in (*ENDPOINTS, *CALLBACK_ENDPOINTS)}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "").rstrip("/")
         if path in health.PATHS:  # for monitoring and load balancers
             return health.answer(environ, start_response, self.runtime)
+        if path in CALLBACK_ENDPOINTS:
+            if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+                return self._wsdl(environ, start_response, path)
+            start_response("405 Method Not Allowed", [("Content-Type", "text/plain"), ("Allow", "GET")])
+            return [b"partners implement this service and his-pacs-ws calls it; its WSDL is at ?wsdl\n"]
         if path not in self.endpoints:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found; the services are at /ws/his and /ws/pacs\n"]
@@ -226,7 +234,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1
 
 
 def wsdl_template(path: str) -> bytes:
-    _, service = ENDPOINTS[path]
+    service = ENDPOINTS[path][1] if path in ENDPOINTS else CALLBACK_ENDPOINTS[path]
     endpoint = make_endpoint(service, Context(Settings()))
     endpoint.doc.wsdl11.build_interface_document(WSDL_PLACEHOLDER + path)
     return endpoint.doc.wsdl11.get_interface_document()

@@ -8,7 +8,8 @@ from lxml import etree
 
 from his_pacs_ws.soap.app import WSDL_PLACEHOLDER, wsdl_template
 
-SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl"}
+SNAPSHOT_NAMES = {"/ws/his": "his.wsdl", "/ws/pacs": "pacs.wsdl",
+                  "/ws/his-callback": "his-callback.wsdl", "/ws/pacs-callback": "pacs-callback.wsdl"}
 
 
 def wsdl_document(path: str, base_url: str) -> bytes:

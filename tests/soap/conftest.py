@@ -72,6 +72,10 @@ def server(database_url, tmp_path_factory):
         "HIS_PACS_MAX_REQUEST_BYTES": "65536",
         "HIS_PACS_CRITICAL_ACK_MINUTES": "2",  # a short deadline, so overdue values show quickly
         "HIS_PACS_LOG_LEVEL": "INFO",
+        # push mode: quick retries, so that outage rehearsals end within seconds
+        "HIS_PACS_DELIVERY_BACKOFF_SECONDS": "0.2",
+        "HIS_PACS_DELIVERY_BACKOFF_CAP_SECONDS": "1",
+        "HIS_PACS_CRITICAL_BACKOFF_CAP_SECONDS": "0.5",
     }
     for name, password, options in SYSTEMS:
         added = run_cli("systems", "add", name, *options, "--password-stdin", "--database-url", database_url,

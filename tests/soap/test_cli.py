@@ -36,7 +36,8 @@ def test_serve_on_embedded_postgres_while_migrate_runs_beside_it(tmp_path):
                     break
             except requests.RequestException:
                 pass
-            assert server.poll() is None and time.monotonic() < deadline, "serve did not come up"
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not come up:\n" + (
+                server.stdout.read().decode() if server.poll() is not None else "")
             time.sleep(0.3)
         migrated = cli("migrate", "--data-dir", str(data_dir))
         assert migrated.returncode == 0, migrated.stderr

@@ -11,6 +11,8 @@ from tests.soap.conftest import TNS, WSDL
 
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+# The services we serve, and the callback services partners implement (push mode)
+ALL = ("his", "pacs", "his-callback", "pacs-callback")
 
 
 def normalized(document: bytes) -> bytes:
@@ -21,7 +23,7 @@ def normalized(document: bytes) -> bytes:
 
 
 def test_served_wsdl_matches_the_snapshot(base_url):
-    for name in ("his", "pacs"):
+    for name in ALL:
         served = requests.get(f"{base_url}/ws/{name}?wsdl", timeout=10)
         assert served.status_code == 200
         assert normalized(served.content) == normalized((WSDL / f"{name}.wsdl").read_bytes()), (
@@ -31,7 +33,8 @@ def test_served_wsdl_matches_the_snapshot(base_url):
 def test_snapshots_match_the_code():
     from his_pacs_ws.soap.wsdl import wsdl_document
 
-    for path, name in (("/ws/his", "his"), ("/ws/pacs", "pacs")):
+    for name in ALL:
+        path = f"/ws/{name}"
         assert normalized(wsdl_document(path, "http://x")) == normalized((WSDL / f"{name}.wsdl").read_bytes())
 
 
@@ -40,12 +43,12 @@ def schema_of(name):
 
 
 def test_no_element_is_nillable():
-    for name in ("his", "pacs"):
+    for name in ALL:
         assert schema_of(name).xpath("//xs:element[@nillable='true']", namespaces={"xs": XS}) == []
 
 
 def test_every_operation_declares_the_service_fault():
-    for name in ("his", "pacs"):
+    for name in ALL:
         doc = schema_of(name)
         operations = doc.xpath("//wsdl:portType/wsdl:operation", namespaces={"wsdl": WSDL_NS})
         assert operations
@@ -61,6 +64,9 @@ def test_operations_are_the_contracts():
     assert {"SubmitApplication", "ConfirmPayment", "SendInpatientOrder", "CancelApplication",
             "GetApplication", "QueryCharges", "Ping"} <= ops("his")
     assert {"QueryApplications", "ReportStatus", "Charge", "Refund", "Ping"} <= ops("pacs")
+    assert ops("his-callback") == {"ApplicationStatusChanged", "ReportPublished", "ChargesPosted",
+                                   "CriticalValueRaised", "CriticalValueRevoked", "CriticalValueOverdue"}
+    assert ops("pacs-callback") == {"ApplicationReleased", "ApplicationCancelled", "CriticalValueUpdated"}
 
 
 def test_each_operation_takes_one_request_and_returns_its_result():
@@ -102,7 +108,13 @@ def test_ping(his, pacs):
 def test_every_type_is_named_once():
     """No anonymous per-field copies of a simple type (spyne's Parent_FieldType names):
     generated clients get one Money, one ApplicationStatus."""
-    for name in ("his", "pacs"):
+    for name in ALL:
         names = schema_of(name).xpath("//xs:simpleType/@name | //xs:complexType/@name", namespaces={"xs": XS})
         assert not [n for n in names if n.endswith("Type") and "_" in n], names
         assert len(names) == len(set(names))
+
+
+def test_callback_services_are_for_download_only(base_url):
+    answer = requests.post(f"{base_url}/ws/his-callback", data=b"<x/>", timeout=10)
+    assert answer.status_code == 405
+    assert b"partners implement" in answer.content

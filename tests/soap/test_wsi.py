@@ -17,7 +17,7 @@ SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
 HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
 
 
-@pytest.fixture(params=["his", "pacs"])
+@pytest.fixture(params=["his", "pacs", "his-callback", "pacs-callback"])
 def wsdl(request):
     return etree.parse(str(WSDL / f"{request.param}.wsdl")).getroot()
 
@@ -101,4 +101,4 @@ def test_port_address_and_names(wsdl):
     [port] = xpath(wsdl, "wsdl:service/wsdl:port")
     [address] = xpath(port, "soap:address/@location")
     assert address.startswith("http")
-    assert xpath(wsdl, "wsdl:service/@name")[0] in ("HisService", "PacsService")
+    assert xpath(wsdl, "wsdl:service/@name")[0] in ("HisService", "PacsService", "HisCallbackService", "PacsCallbackService")

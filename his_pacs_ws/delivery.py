@@ -1,0 +1,276 @@
+"""The deliverer: `his-pacs-ws deliver`, and what `serve` starts beside gunicorn.
+
+Threads claim deliveries with FOR UPDATE SKIP LOCKED (so deliverers on any number of
+machines share the work and never send one at the same time), post them to the partners'
+callbacks, and commit the outcome. LISTEN/NOTIFY wakes them the moment a change commits;
+a short poll picks up retries that come due. A delivery in flight when its deliverer dies
+is released with its transaction and sent again, with the same MessageId.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from his_pacs_ws.config import Settings
+from his_pacs_ws.db.engine import make_engine
+from his_pacs_ws.db.notify import listen
+from his_pacs_ws.db.outbox import Claimed
+from his_pacs_ws.domain.errors import Unavailable
+from his_pacs_ws.domain.notifications import DeliveryStatus, Notification, Outcome
+from his_pacs_ws.services import critical_values, deliveries
+from his_pacs_ws.services.context import Context
+from his_pacs_ws.services.secrets import SecretBox, load_key
+from his_pacs_ws.soap.app import without_credentials
+from his_pacs_ws.soap.callbacks import read_answer, request_body, security_header
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "his_pacs_outbox"
+BATCH = 10
+POLL_SECONDS = 1.0
+OVERDUE_EVERY_SECONDS = 5.0
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class Wakeup:
+    """Deliverer threads sleep here until a NOTIFY (or the poll interval) wakes them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    def ring(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._cond:
+            if self._generation == seen:
+                self._cond.wait(timeout)
+            return self._generation
+
+
+class HttpPoster:
+    """Keep-alive connections to the receivers, one set per thread."""
+
+    def __init__(self) -> None:
+        self._connections: dict[tuple[str, str], http.client.HTTPConnection] = {}
+
+    def post(self, url: str, body: bytes, action: str, timeout: float) -> tuple[int, bytes]:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"',
+                   "User-Agent": f"his-pacs-ws deliverer (pid {os.getpid()})"}
+        for attempt in (1, 2):
+            reused = key in self._connections
+            conn = self._connections.get(key) or self._open(parts, timeout)
+            self._connections[key] = conn
+            try:
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                conn.request("POST", path, body, headers)
+                response = conn.getresponse()
+                answer = response.read(MAX_ANSWER_BYTES + 1)
+                if response.will_close or len(answer) > MAX_ANSWER_BYTES:
+                    self.drop(key)
+                return response.status, answer[:MAX_ANSWER_BYTES]
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.drop(key)
+                if not reused or attempt == 2:  # a fresh connection failed: the receiver's doing
+                    raise
+            except BaseException:
+                self.drop(key)
+                raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _open(parts, timeout: float) -> http.client.HTTPConnection:
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout)
+        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+
+    def drop(self, key) -> None:
+        conn = self._connections.pop(key, None)
+        if conn is not None:
+            conn.close()
+
+
+class Deliverer:
+    def __init__(self, settings: Settings, database_url: str, *, threads: int | None = None):
+        self.settings = settings
+        self.threads = threads or settings.delivery_threads
+        self.policy = settings.retry_policy
+        # a connection per thread, the listener's, and one for the overdue sweep
+        self.database_url = database_url
+        self.engine = make_engine(database_url, pool_size=self.threads + 1)
+        self.context = Context(settings, self.engine)
+        self.box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=False)) \
+            if settings.secret_key or (settings.data_dir / "secret.key").exists() else None
+        self.stop = threading.Event()
+        self.wakeup = Wakeup()
+        self._secrets: dict[tuple[int, bytes], str] = {}
+
+    # --- the process
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        workers = [threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True)
+                   for i in range(self.threads)]
+        listener = threading.Thread(target=self._listen, name="listen", daemon=True)
+        for thread in (listener, *workers):
+            thread.start()
+        log.info("deliverer started: %d threads", self.threads)
+        while not self.stop.wait(OVERDUE_EVERY_SECONDS):
+            self._guarded(lambda: critical_values.notify_overdue(self.context.uow(), self.settings))
+        self.wakeup.ring()
+        for thread in workers:
+            thread.join(timeout=30)
+        self.engine.dispose()
+        log.info("deliverer stopped")
+
+    def _guarded(self, step) -> object:
+        try:
+            return step()
+        except Unavailable:
+            log.warning("deliverer: database unavailable; trying again")
+        except Exception as exc:  # never let one bad row stop the deliverer
+            log.error("deliverer: %s", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+        self.stop.wait(1.0)
+        return None
+
+    def _listen(self) -> None:
+        """LISTEN on the outbox channel; every committed event rings the deliverers."""
+        while not self.stop.is_set():
+            try:
+                listen(self.database_url, CHANNEL, self.wakeup.ring, self.stop)
+            except Exception as exc:
+                log.warning("deliverer: listening failed (%s); polling until it works again", type(exc).__name__)
+                self.stop.wait(1.0)
+
+    def _work(self) -> None:
+        poster = HttpPoster()
+        seen = 0
+        while not self.stop.is_set():
+            fanned = self._guarded(lambda: deliveries.fan_out(self.context.uow(), self.policy.max_age))
+            sent = self._guarded(lambda: self.deliver_batch(poster))
+            if not fanned and not sent:
+                seen = self.wakeup.wait(seen, POLL_SECONDS)
+
+    # --- one batch
+    def deliver_batch(self, poster: HttpPoster) -> int:
+        """Claim up to BATCH deliveries, send them, commit their outcomes; how many were sent."""
+        with self.context.uow() as uow:
+            claimed = uow.outbox.claim(BATCH)
+            down: set[int] = set()  # receivers found unreachable in this batch: leave theirs for later
+            sent = 0
+            for item in claimed:
+                if item.system_pk in down or self.stop.is_set():
+                    continue
+                outcome = self._deliver(uow, poster, item)
+                sent += 1
+                if outcome.receiver_down:
+                    down.add(item.system_pk)
+            uow.commit()
+            return sent
+
+    def _deliver(self, uow, poster: HttpPoster, item: Claimed) -> Outcome:
+        kind = Notification(item.kind)
+        plain = {**item.payload, "message_id": deliveries.message_id(item.event_pk),
+                 "sequence": item.event_pk, "occurred_at": item.occurred_at}
+        started_at = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        status, answer = None, b""
+        try:
+            body = self._envelope(item, kind, plain, started_at)
+        except Exception as exc:  # a notification we cannot write: kept FAILED, never lost
+            log.error("delivery %d (%s to %s) cannot be prepared: %s", item.id, kind.value, item.system,
+                      type(exc).__name__)
+            body, outcome, code, message = b"", Outcome.NOT_SENT, None, f"cannot be prepared: {type(exc).__name__}"
+        else:
+            outcome, code, message, status, answer = self._post(poster, item, kind, body)
+        duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
+        now = datetime.now(timezone.utc)
+        uow.outbox.record_attempt({
+            "at": started_at, "service": f"{kind.receiver_role.value}_CALLBACK", "caller": item.system,
+            "operation": kind.value, "message_id": deliveries.message_id(item.event_pk),
+            "application_no": item.application_no, "patient_id": item.patient_id,
+            "outcome": "OK" if outcome is Outcome.DELIVERED else "FAULT",
+            "fault_code": None if outcome is Outcome.DELIVERED else (code or outcome.value)[:64],
+            "duration_ms": duration, "replayed": False, "remote_addr": (urlsplit(item.url).netloc or "")[:64],
+            "request_body": without_credentials(body) or None, "response_body": answer or None,
+            "direction": "out", "delivery_pk": item.id,
+        })
+        self._settle(uow, item, kind, outcome, status, code, message, now)
+        return outcome
+
+    def _envelope(self, item: Claimed, kind: Notification, plain: dict, at: datetime) -> bytes:
+        security = None
+        if item.username:
+            security = security_header(item.username, self._password(item), item.password_type, at)
+        return request_body(kind, plain, self.settings.tz, security)
+
+    @staticmethod
+    def _post(poster: HttpPoster, item: Claimed, kind: Notification, body: bytes):
+        """(outcome, fault code, message, HTTP status, answer) of one POST."""
+        try:
+            status, answer = poster.post(item.url, body, kind.value, float(item.timeout_seconds))
+        except (socket.timeout, TimeoutError):
+            return Outcome.TIMEOUT, None, f"no answer within {item.timeout_seconds} s", None, b""
+        except (OSError, http.client.HTTPException) as exc:
+            return Outcome.CONNECTION_ERROR, None, f"{type(exc).__name__}: {exc}"[:500], None, b""
+        outcome, code, message = read_answer(kind, status, answer)
+        return outcome, code, message, status, answer
+
+    def _settle(self, uow, item: Claimed, kind: Notification, outcome: Outcome, status: int | None,
+                code: str | None, message: str | None, now: datetime) -> None:
+        last = {"last_outcome": outcome.value, "last_http_status": status, "last_fault_code": code,
+                "last_error": message}
+        if outcome is Outcome.DELIVERED:
+            uow.outbox.finish(item.id, {"status": DeliveryStatus.DELIVERED.value, "delivered_at": now, **last})
+        elif not outcome.retryable:
+            uow.outbox.finish(item.id, {"status": DeliveryStatus.FAILED.value, **last})
+            log.warning("delivery %d (%s to %s) refused by the receiver: %s; not retried",
+                        item.id, kind.value, item.system, code)
+        elif now >= item.expires_at:
+            uow.outbox.finish(item.id, {"status": DeliveryStatus.FAILED.value, **last})
+            log.error("delivery %d (%s to %s) given up after %d attempts: %s",
+                      item.id, kind.value, item.system, item.attempts + 1, outcome.value)
+        else:
+            retry_at = self.policy.next_attempt(now, item.attempts + 1, critical=kind.critical)
+            uow.outbox.finish(item.id, {"status": DeliveryStatus.RETRYING.value, "next_attempt_at": retry_at, **last})
+        if outcome.retryable:
+            streak = uow.outbox.receiver_failed(item.system_pk, now, f"{outcome.value}: {message or code or ''}")
+            if outcome.receiver_down:
+                uow.outbox.hold_receiver(item.system_pk, self.policy.next_attempt(now, streak, critical=kind.critical))
+            if streak == 1:
+                log.error("receiver %s is failing (%s); deliveries to it are retried with backoff",
+                          item.system, outcome.value)
+        elif outcome is not Outcome.NOT_SENT:  # it answered: reachable again
+            recovered = uow.outbox.receiver_succeeded(item.system_pk, now)
+            if recovered is not None:
+                failures, since = recovered
+                log.warning("receiver %s recovered after %d failed attempts since %s",
+                            item.system, failures, since.isoformat() if since else "?")
+
+    def _password(self, item: Claimed) -> str:
+        key = (item.system_pk, item.secret)
+        if key not in self._secrets:
+            if self.box is None or item.secret is None:
+                raise RuntimeError("no secret key to open the callback password")
+            self._secrets[key] = self.box.open(item.secret, f"callback:{item.system}")
+        return self._secrets[key]
+
+
+def deliver_forever(settings: Settings, database_url: str, *, threads: int | None = None) -> None:
+    Deliverer(settings, database_url, threads=threads).run()
