@@ -33,6 +33,7 @@ from tests.soap.conftest import (
     fault_code, free_port, unique,
 )
 from tests.soap.nodes import Node
+from tests.soap.push import Receiver, push_system
 
 DEPLOY = ROOT / "deploy"
 RADIOLOGIST = {"Code": "RAD01", "Name": "赵医生"}
@@ -216,8 +217,9 @@ def cluster():
 
 
 def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, cluster, tmp_path):
-    """Nonces, MessageId replays, business keys and critical-value deadlines hold whichever
-    node a call reaches; stopping one node loses no call."""
+    """Nonces, MessageId replays, business keys, critical-value deadlines and push
+    deliveries hold whichever node a call reaches; stopping one node loses no call and no
+    notification. Each node runs its deliverer (`serve --deliverers 1`, the default)."""
     cluster.sql("CREATE DATABASE multinode")
     url = cluster.url("multinode")
     shared = {"HIS_PACS_SECRET_KEY": new_key(), "HIS_PACS_CRITICAL_ACK_MINUTES": "2"}  # the same on every node
@@ -231,6 +233,9 @@ def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, clu
                                capture_output=True, text=True, timeout=120,
                                env={**env, **shared, "HIS_PACS_DATA_DIR": str(tmp_path / "admin")})
         assert added.returncode == 0, added.stderr
+    receiver = Receiver("pacs", tmp_path, "--slow", "0.05", "--quiet").start()  # a PACS's callback endpoint
+    admin_env = {**env, **shared, "HIS_PACS_DATA_DIR": str(tmp_path / "admin")}
+    push_system(url, admin_env, "PACS", receiver.url)
     nodes = [Node(url, tmp_path / f"node{i}", env=shared) for i in (1, 2)]
     proxy = None
     try:
@@ -287,28 +292,34 @@ def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, clu
 
         # a sync worker holds about one connection (pool sizing in the README)
         connections = int(cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'multinode'"))
-        print(f"connections to the database from 2 nodes x 1 worker after their calls: {connections}")
-        assert connections <= 2 * 1 * 10
+        print(f"connections to the database from 2 nodes (1 worker, 1 deliverer of 4 threads each): {connections}")
+        assert connections <= 2 * (1 * 10 + 4 + 2)  # the README's pool sizing
 
         # stopping a node while calls go through the balancer loses none of them
         his = proxy.client("his", HIS_USER, HIS_PASSWORD)
         submitted, retried, errors = [], [], []
 
+        def with_retries(operation, request) -> bool:
+            for attempt in range(5):  # what a partner does: retry with the same MessageId
+                try:
+                    operation(request=request)
+                    return True
+                except (Fault, TransportError, requests.RequestException) as exc:
+                    retried.append(type(exc).__name__)
+                    time.sleep(0.5)
+            return False
+
         def submit_all(count: int):
             for _ in range(count):
                 request = application_request()
-                for attempt in range(5):  # what a partner does: retry with the same MessageId
-                    try:
-                        his.SubmitApplication(request=request)
-                        submitted.append(request["ApplicationNo"])
-                        break
-                    except (Fault, TransportError, requests.RequestException) as exc:
-                        retried.append(type(exc).__name__)
-                        time.sleep(0.5)
+                paid = {"MessageId": unique("M"), "ApplicationNo": request["ApplicationNo"],
+                        "Amount": Decimal("150.00"), "PaidAt": T0}
+                if with_retries(his.SubmitApplication, request) and with_retries(his.ConfirmPayment, paid):
+                    submitted.append(request["ApplicationNo"])
                 else:
                     errors.append(request["ApplicationNo"])
 
-        worker = threading.Thread(target=submit_all, args=(60,))
+        worker = threading.Thread(target=submit_all, args=(60,))  # 60 applications, 120 calls
         worker.start()
         wait_for(lambda: len(submitted) >= 15, 60, "calls before the stop")
         assert a.stop() == 0  # SIGTERM: gunicorn answers the calls in progress, then exits
@@ -319,12 +330,23 @@ def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, clu
         assert sorted(stored) == sorted(submitted)  # each exactly once
         served = [node.log().count("POST /ws/his 200") for node in nodes]
         assert all(count > 3 for count in served), served  # the balancer used both nodes
-        print(f"60 calls through nginx while a node stopped (served per node {served}): {len(retried)} retried ({set(retried) or '-'})")
+        # every release reached the PACS once, whichever node's deliverer sent it
+        expected = set(submitted)
+        receiver.wait_for(lambda es: expected <= {e["application_no"] for e in es if e["outcome"] == "applied"},
+                          timeout=90, what="a notification per released application")
+        applied = [e for e in receiver.entries() if e["outcome"] == "applied" and e["application_no"] in expected]
+        assert sorted(e["application_no"] for e in applied) == sorted(expected)  # once each
+        assert {e["request"]["Application"]["Status"] for e in applied} == {"RELEASED"}
+        senders = {re.search(r"pid (\d+)", e["sender"]).group(1) for e in receiver.entries()}
+        assert len(senders) >= 2, senders  # both nodes' deliverers sent
+        print(f"{len(applied)} notifications delivered once each by {len(senders)} deliverers")
+        print(f"120 calls through nginx while a node stopped (served per node {served}): {len(retried)} retried ({set(retried) or '-'})")
     finally:
         if proxy:
             proxy.stop()
         for node in nodes:
             node.stop()
+        receiver.stop()
 
 
 def test_a_node_rides_out_its_database_going_away_and_coming_back(cluster, tmp_path):
