@@ -50,7 +50,7 @@ def test_environment_file_holds_known_settings_the_service_accepts():
     assert all(name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):] in KNOWN for name in values), values
     settings = Settings.from_env({**values, "HIS_PACS_SECRET_KEY": new_key()})
     assert settings.data_dir.is_absolute() and settings.host == "127.0.0.1" and settings.log_format == "json"
-    assert settings.public_url.startswith("https://")
+    assert settings.public_url.startswith("https://") and settings.deliverers == 1
 
 
 @pytest.mark.parametrize("unit", ["his-pacs-ws.service", "his-pacs-ws-deliver.service"])
@@ -73,6 +73,8 @@ def test_systemd_units_verify(unit, tmp_path):
     unit_file.read_string(text)
     assert unit_file["Service"]["RestartPreventExitStatus"] == "2"  # a bad setting is not retried
     assert unit_file["Service"]["KillSignal"] == "SIGTERM"
+    helped = subprocess.run([str(binary), command, "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and f"his-pacs-ws {command}" in helped.stdout, helped.stderr
 
 
 def test_constraints_pin_every_dependency_as_installed():
