@@ -92,12 +92,14 @@ def cmd_callback_off(settings: Settings, args) -> int:
 
 
 def cmd_deliver(settings: Settings, args) -> int:
-    from his_pacs_ws.cli import migrated_database
+    from his_pacs_ws.cli import current_database
     from his_pacs_ws.delivery import deliver_forever
 
     if args.threads is not None and not 1 <= args.threads <= 64:
         return _admin()._fail("--threads is between 1 and 64", 2)
-    deliver_forever(settings, migrated_database(settings), threads=args.threads)
+    # the database `serve` or `migrate` made and brought up to date: a deliverer started in
+    # the wrong directory must not deliver from a new, empty one
+    deliver_forever(settings, current_database(settings), threads=args.threads)
     return 0
 
 

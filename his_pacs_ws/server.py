@@ -96,7 +96,9 @@ class Deliverers:
     def __init__(self, settings: Settings, database_url: str):
         self.command = [sys.executable, "-m", "his_pacs_ws.cli", "deliver", "--data-dir", str(settings.data_dir)]
         # the URL may hold a password: in the environment, not on a command line `ps` shows
-        self.env = {**os.environ, "HIS_PACS_DATABASE_URL": database_url}
+        self.env = {**os.environ, "HIS_PACS_DATABASE_URL": database_url,
+                    # serve's flags too: one log format and level for the node's processes
+                    "HIS_PACS_LOG_FORMAT": settings.log_format, "HIS_PACS_LOG_LEVEL": settings.log_level}
         self.count = settings.deliverers
         self.processes: list[subprocess.Popen] = []
         self._stopping = threading.Event()

@@ -284,3 +284,16 @@ def test_a_closed_pipe_ends_quietly(base_url):
         os.close(write_end)
     assert "Traceback" not in writer.stderr and "BrokenPipe" not in writer.stderr, writer.stderr
     assert writer.returncode == 0
+
+
+def test_charges_takes_the_application_no_like_get_and_reports(base_url):
+    application_no = unique("QA")
+    assert run("simulate_his.py", "--url", base_url, "submit", "--application-no", application_no).returncode == 0
+    assert run("simulate_his.py", "--url", base_url, "pay", application_no, "--amount", "150.00").returncode == 0
+    positional = run("simulate_his.py", "--url", base_url, "charges", application_no)
+    assert positional.returncode == 0, positional.stderr
+    assert "150.00" in positional.stdout and "PAYMENT" in positional.stdout
+    spelled = run("simulate_his.py", "--url", base_url, "charges", "--application-no", application_no)
+    assert spelled.stdout == positional.stdout
+    neither = run("simulate_his.py", "--url", base_url, "charges")
+    assert neither.returncode == 2 and "give APPLICATION_NO or --patient-id" in neither.stderr

@@ -257,3 +257,9 @@ def test_an_embedded_database_that_cannot_start_is_one_line(tmp_path):
         assert "postgresql.conf" in message
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_deliverer_in_the_wrong_directory_does_not_make_an_empty_database(tmp_path):
+    message = one_line(cli("deliver", cwd=tmp_path, timeout=60))
+    assert f"no database in {tmp_path.resolve()}/var" in message
+    assert not (tmp_path / "var").exists()
