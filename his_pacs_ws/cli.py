@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from his_pacs_ws import __version__, admin, maintenance
+from his_pacs_ws import __version__, admin, maintenance, viewmode
 from his_pacs_ws.config import LOG_FORMATS, ConfigError, Settings
 
 log = logging.getLogger("his_pacs_ws")
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.register(commands, database_options)
     maintenance.register(commands, database_options)
+    viewmode.register(commands, database_options)
     return parser
 
 
@@ -85,7 +86,10 @@ def _resolve(settings: Settings, *, create: bool) -> str:
 
     if settings.database_url and (problem := url_problem(settings.database_url)):
         raise CommandError(problem)
-    return resolve_database_url(settings.database_url, settings.data_dir, create=create)
+    from his_pacs_ws.config import parse_listen
+
+    listen = parse_listen(settings.views_listen) if settings.views_listen else None
+    return resolve_database_url(settings.database_url, settings.data_dir, listen, create=create)
 
 
 def migrated_database(settings: Settings) -> str:
@@ -142,7 +146,8 @@ def cmd_serve(settings: Settings, args) -> int:
     url = migrated_database(settings)
     key_source = _open_key(settings, url) if settings.auth else None
     log.info(startup_line(settings, url, key_source))
-    serve(settings, url)
+    with viewmode.inbox_processor(settings, url):
+        serve(settings, url)
     return 0
 
 

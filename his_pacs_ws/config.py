@@ -18,7 +18,7 @@ KNOWN = {
     "DATABASE_URL", "DATA_DIR", "HOST", "PORT", "WORKERS", "TIMEZONE", "CHARGE_POINT",
     "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
     "LOG_FORMAT",
-    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL",
+    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "INBOX", "INBOX_SWEEP_SECONDS", "VIEWS_LISTEN",
     "DELIVERERS", "DELIVERY_THREADS", "DELIVERY_MAX_AGE_SECONDS", "DELIVERY_BACKOFF_SECONDS",
     "DELIVERY_BACKOFF_CAP_SECONDS", "CRITICAL_BACKOFF_CAP_SECONDS",
     # read by the QA scripts and the tests, not by the service
@@ -67,6 +67,15 @@ def parse_switch(value: str | None, setting: str, *, default: bool) -> bool:
     raise ConfigError(f"{setting}: {value!r} is not on or off")
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:5433`` for IPv6; ``*`` or ``0.0.0.0`` for every address)."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"HIS_PACS_VIEWS_LISTEN: {value!r} is not HOST:PORT, e.g. 127.0.0.1:5433")
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -85,6 +94,9 @@ class Settings:
     public_url: str | None = None  # the address the WSDL announces, e.g. behind a TLS proxy
     secret_key: str | None = None
     token_window_seconds: int = 300
+    inbox: bool = True  # serve starts the PACS inbox processor (view mode)
+    inbox_sweep_seconds: int = 10
+    views_listen: str | None = None  # host:port where the embedded PostgreSQL also listens on TCP
     # push mode: deliverer processes `serve` starts, and how failed deliveries are retried
     deliverers: int = 1
     delivery_threads: int = 4
@@ -159,6 +171,9 @@ class Settings:
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
+            inbox=parse_switch(get("INBOX"), "HIS_PACS_INBOX", default=True),
+            inbox_sweep_seconds=get_int("INBOX_SWEEP_SECONDS", cls.inbox_sweep_seconds),
+            views_listen=get("VIEWS_LISTEN"),
             deliverers=get_int("DELIVERERS", cls.deliverers),
             delivery_threads=get_int("DELIVERY_THREADS", cls.delivery_threads),
             delivery_max_age_seconds=get_int("DELIVERY_MAX_AGE_SECONDS", cls.delivery_max_age_seconds),
@@ -205,6 +220,13 @@ class Settings:
             raise ConfigError(f"the port {self.port} is not between 1 and 65535 (HIS_PACS_PORT, --port)")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("HIS_PACS_PUBLIC_URL must start with http:// or https://")
+        if self.inbox_sweep_seconds < 1:
+            raise ConfigError("HIS_PACS_INBOX_SWEEP_SECONDS must be at least 1")
+        if self.views_listen is not None:
+            parse_listen(self.views_listen)
+            if self.database_url:
+                raise ConfigError("HIS_PACS_VIEWS_LISTEN applies to the embedded PostgreSQL only; "
+                                  "a server's own settings say where it listens")
         if self.secret_key:
             try:
                 key = base64.b64decode(self.secret_key, validate=True)

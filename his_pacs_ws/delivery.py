@@ -16,6 +16,8 @@ import signal
 import socket
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -39,6 +41,8 @@ BATCH = 10
 POLL_SECONDS = 1.0
 OVERDUE_EVERY_SECONDS = 5.0
 MAX_ANSWER_BYTES = 1024 * 1024
+TOUCH_SECONDS = 5.0
+LEASE_MARGIN_SECONDS = 10  # beyond an attempt's timeout  # how stale a receiver's "last success" may be
 
 
 class Wakeup:
@@ -106,6 +110,20 @@ class HttpPoster:
             conn.close()
 
 
+@dataclass(frozen=True)
+class Attempt:
+    kind: Notification
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: Decimal
+    body: bytes
+    outcome: Outcome
+    code: str | None
+    message: str | None
+    status: int | None
+    answer: bytes
+
+
 class Deliverer:
     def __init__(self, settings: Settings, database_url: str, *, threads: int | None = None):
         self.settings = settings
@@ -120,6 +138,7 @@ class Deliverer:
         self.stop = threading.Event()
         self.wakeup = Wakeup()
         self._secrets: dict[tuple[int, bytes], str] = {}
+        self._touched: dict[int, float] = {}  # when this process last wrote a receiver's last success
 
     # --- the process
     def run(self) -> None:
@@ -169,22 +188,44 @@ class Deliverer:
 
     # --- one batch
     def deliver_batch(self, poster: HttpPoster) -> int:
-        """Claim up to BATCH deliveries, send them, commit their outcomes; how many were sent."""
-        with self.context.uow() as uow:
-            claimed = uow.outbox.claim(BATCH)
-            down: set[int] = set()  # receivers found unreachable in this batch: leave theirs for later
-            sent = 0
-            for item in claimed:
-                if item.system_pk in down or self.stop.is_set():
-                    continue
-                outcome = self._deliver(uow, poster, item)
-                sent += 1
-                if outcome.receiver_down:
-                    down.add(item.system_pk)
-            uow.commit()
-            return sent
+        """Lease up to BATCH deliveries and send them one by one, each settled at once;
+        how many were sent.
 
-    def _deliver(self, uow, poster: HttpPoster, item: Claimed) -> Outcome:
+        No transaction is open while a partner is called: a slow receiver holds no row lock
+        and no transaction id (view-mode readers and vacuum never wait for it). A lease keeps
+        other deliverers off a row for its timeout and a margin, renewed just before its
+        attempt; a deliverer that dies leaves its rows to the others when the lease runs out.
+        Leases and outcomes are committed without waiting for the disk: a crash can only
+        cause a notification to be sent again, with its MessageId."""
+        token = uuid.uuid4().hex
+        with self.context.uow() as uow:
+            uow.outbox.relax_durability()
+            claimed = uow.outbox.claim(BATCH, token, LEASE_MARGIN_SECONDS)
+            uow.commit()
+        sent = 0
+        down: set[int] = set()  # receivers found unreachable in this batch: leave theirs for later
+        for item in claimed:
+            with self.context.uow() as uow:
+                uow.outbox.relax_durability()
+                if item.system_pk in down or self.stop.is_set():
+                    uow.outbox.release(item.id, token)
+                    uow.commit()
+                    continue
+                owned = uow.outbox.extend(item.id, token, float(item.timeout_seconds) + LEASE_MARGIN_SECONDS)
+                uow.commit()
+            if not owned:  # our lease ran out while earlier ones were sent: someone else has it
+                continue
+            attempt = self._attempt(poster, item)
+            sent += 1
+            if attempt.outcome.receiver_down:
+                down.add(item.system_pk)
+            with self.context.uow() as uow:
+                uow.outbox.relax_durability()
+                self._settle(uow, item, attempt, token)
+                uow.commit()
+        return sent
+
+    def _attempt(self, poster: HttpPoster, item: Claimed) -> "Attempt":
         kind = Notification(item.kind)
         plain = {**item.payload, "message_id": deliveries.message_id(item.event_pk),
                  "sequence": item.event_pk, "occurred_at": item.occurred_at}
@@ -200,19 +241,8 @@ class Deliverer:
         else:
             outcome, code, message, status, answer = self._post(poster, item, kind, body)
         duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
-        now = datetime.now(timezone.utc)
-        uow.outbox.record_attempt({
-            "at": started_at, "service": f"{kind.receiver_role.value}_CALLBACK", "caller": item.system,
-            "operation": kind.value, "message_id": deliveries.message_id(item.event_pk),
-            "application_no": item.application_no, "patient_id": item.patient_id,
-            "outcome": "OK" if outcome is Outcome.DELIVERED else "FAULT",
-            "fault_code": None if outcome is Outcome.DELIVERED else (code or outcome.value)[:64],
-            "duration_ms": duration, "replayed": False, "remote_addr": (urlsplit(item.url).netloc or "")[:64],
-            "request_body": without_credentials(body) or None, "response_body": answer or None,
-            "direction": "out", "delivery_pk": item.id,
-        })
-        self._settle(uow, item, kind, outcome, status, code, message, now)
-        return outcome
+        return Attempt(kind, started_at, datetime.now(timezone.utc), duration, body, outcome, code, message,
+                       status, answer)
 
     def _envelope(self, item: Claimed, kind: Notification, plain: dict, at: datetime) -> bytes:
         security = None
@@ -232,32 +262,49 @@ class Deliverer:
         outcome, code, message = read_answer(kind, status, answer)
         return outcome, code, message, status, answer
 
-    def _settle(self, uow, item: Claimed, kind: Notification, outcome: Outcome, status: int | None,
-                code: str | None, message: str | None, now: datetime) -> None:
-        last = {"last_outcome": outcome.value, "last_http_status": status, "last_fault_code": code,
-                "last_error": message}
+    def _settle(self, uow, item: Claimed, attempt: "Attempt", token: str) -> None:
+        kind, outcome, now = attempt.kind, attempt.outcome, attempt.finished_at
+        uow.outbox.record_attempt({
+            "at": attempt.started_at, "service": f"{kind.receiver_role.value}_CALLBACK", "caller": item.system,
+            "operation": kind.value, "message_id": deliveries.message_id(item.event_pk),
+            "application_no": item.application_no, "patient_id": item.patient_id,
+            "outcome": "OK" if outcome is Outcome.DELIVERED else "FAULT",
+            "fault_code": None if outcome is Outcome.DELIVERED else (attempt.code or outcome.value)[:64],
+            "duration_ms": attempt.duration_ms, "replayed": False,
+            "remote_addr": (urlsplit(item.url).netloc or "")[:64],
+            "request_body": without_credentials(attempt.body) or None, "response_body": attempt.answer or None,
+            "direction": "out", "delivery_pk": item.id,
+        })
+        last = {"last_outcome": outcome.value, "last_http_status": attempt.status,
+                "last_fault_code": attempt.code, "last_error": attempt.message}
         if outcome is Outcome.DELIVERED:
-            uow.outbox.finish(item.id, {"status": DeliveryStatus.DELIVERED.value, "delivered_at": now, **last})
+            values = {"status": DeliveryStatus.DELIVERED.value, "delivered_at": now, **last}
         elif not outcome.retryable:
-            uow.outbox.finish(item.id, {"status": DeliveryStatus.FAILED.value, **last})
+            values = {"status": DeliveryStatus.FAILED.value, **last}
             log.warning("delivery %d (%s to %s) refused by the receiver: %s; not retried",
-                        item.id, kind.value, item.system, code)
+                        item.id, kind.value, item.system, attempt.code or outcome.value)
         elif now >= item.expires_at:
-            uow.outbox.finish(item.id, {"status": DeliveryStatus.FAILED.value, **last})
+            values = {"status": DeliveryStatus.FAILED.value, **last}
             log.error("delivery %d (%s to %s) given up after %d attempts: %s",
                       item.id, kind.value, item.system, item.attempts + 1, outcome.value)
         else:
             retry_at = self.policy.next_attempt(now, item.attempts + 1, critical=kind.critical)
-            uow.outbox.finish(item.id, {"status": DeliveryStatus.RETRYING.value, "next_attempt_at": retry_at, **last})
+            values = {"status": DeliveryStatus.RETRYING.value, "next_attempt_at": retry_at, **last}
+        if not uow.outbox.finish(item.id, token, values):
+            log.warning("delivery %d: its lease ran out before the outcome was kept; it is sent again", item.id)
         if outcome.retryable:
-            streak = uow.outbox.receiver_failed(item.system_pk, now, f"{outcome.value}: {message or code or ''}")
+            streak = uow.outbox.receiver_failed(item.system_pk, now, f"{outcome.value}: "
+                                                f"{attempt.message or attempt.code or ''}")
             if outcome.receiver_down:
                 uow.outbox.hold_receiver(item.system_pk, self.policy.next_attempt(now, streak, critical=kind.critical))
             if streak == 1:
                 log.error("receiver %s is failing (%s); deliveries to it are retried with backoff",
                           item.system, outcome.value)
         elif outcome is not Outcome.NOT_SENT:  # it answered: reachable again
-            recovered = uow.outbox.receiver_succeeded(item.system_pk, now)
+            touch = time.monotonic() - self._touched.get(item.system_pk, 0.0) > TOUCH_SECONDS
+            if touch:
+                self._touched[item.system_pk] = time.monotonic()
+            recovered = uow.outbox.receiver_succeeded(item.system_pk, now, touch=touch)
             if recovered is not None:
                 failures, since = recovered
                 log.warning("receiver %s recovered after %d failed attempts since %s",

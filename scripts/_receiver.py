@@ -80,6 +80,7 @@ class Receiver:
         self.failures_left = args.fail
         self.slow_left = args.slow_count or 0
         self.count = 0
+        self.received: list[tuple[dict, object]] = []  # (entry, request) of each answered notification
 
     # --- WSGI
     def __call__(self, environ, start_response):
@@ -164,6 +165,8 @@ class Receiver:
 
     def record(self, entry: dict, request, *, quiet: bool = False) -> None:
         entry["finished"] = time.time()
+        if request is not None:
+            self.received.append((entry, request))
         if not (self.args.quiet or quiet):
             stamp = datetime.now().strftime("%H:%M:%S")
             print(f"[{stamp}] {entry['operation']} #{entry['sequence']} {entry['message_id']}: "
@@ -195,6 +198,16 @@ def _plain(value):
     from zeep.helpers import serialize_object
 
     return serialize_object(value, dict)
+
+
+def start_in_thread(host: str, port: int, wsdl: Path, service: str, describe, **options) -> Receiver:
+    """A receiver serving in a background thread (for scripts that also make the calls)."""
+    defaults = dict(username=None, password=None, slow=0.0, slow_count=None, fail=0, client_fault=[],
+                    record=None, quiet=True)
+    receiver = Receiver(wsdl, service, argparse.Namespace(**{**defaults, **options}), describe)
+    server = make_server(host, port, receiver, server_class=_Server, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return receiver
 
 
 def serve(args, wsdl_name: str, service: str, describe) -> None:

@@ -3,7 +3,11 @@
 happened, and checks every expectation. Exit status 0 only if every scenario passed.
 
 Cases a-g are the application, status and billing interfaces; h-m the clinical ones:
-reports and images, critical values (危急值) and the EMR; n the WS-Security rules.
+reports and images, critical values (危急值) and the EMR; n the WS-Security rules; o-q push
+mode, with `--push HIS_PORT,PACS_PORT`: the script hosts a HIS and a PACS callback service
+on those ports, and hospital IT points the two systems' callbacks at them first:
+  his-pacs-ws systems set-callback $HIS_PACS_HIS_USER --url http://THIS-MACHINE:8101/
+  his-pacs-ws systems set-callback $HIS_PACS_PACS_USER --url http://THIS-MACHINE:8102/
 
 Calls are made as a HIS and a PACS system registered on the deployment (`his-pacs-ws systems
 add`); give their names and passwords in HIS_PACS_HIS_USER, HIS_PACS_HIS_PASSWORD,
@@ -696,12 +700,113 @@ def security(h: Hospital):
     say("the same token sent again, as a replay would: AuthenticationFailed")
 
 
+class Receivers:
+    """The HIS and PACS callback services this script hosts for the push cases."""
+
+    def __init__(self, host: str, ports: str, wsdl_dir: str):
+        from _receiver import start_in_thread
+
+        his_port, pacs_port = (int(p) for p in ports.split(","))
+        describe = lambda operation, request: operation  # noqa: E731
+        self.his = start_in_thread(host, his_port, Path(wsdl_dir) / "his-callback.wsdl", "HisCallbackService", describe)
+        self.pacs = start_in_thread(host, pacs_port, Path(wsdl_dir) / "pacs-callback.wsdl", "PacsCallbackService",
+                                    describe)
+
+    @staticmethod
+    def wait(receiver, operation: str, match, timeout: float = 15.0):
+        """The first notification of ``operation`` whose request satisfies ``match``."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for entry, request in list(receiver.received):
+                if entry["operation"] == operation and entry["outcome"] == "applied" and match(request):
+                    return request, entry
+            time.sleep(0.1)
+        raise Failed(f"no {operation} reached the {receiver.service} receiver within {timeout:g} s "
+                     "(is the system's callback set to this script's port?)")
+
+
+RECEIVERS: list = []
+
+
+def receivers() -> Receivers:
+    if not RECEIVERS:
+        raise Skipped("push cases need --push HIS_PORT,PACS_PORT (and the callbacks set to them)")
+    return RECEIVERS[0]
+
+
+@scenario("Push: the paid application reaches PACS, registration reaches the HIS as 执行中, with its charges")
+def push_application(h: Hospital):
+    r = receivers()
+    app = h.submit("小王", "INPATIENT", [HEAD_MR], department=h.register_department)
+    h.send(app)
+    released, entry = r.wait(r.pacs, "ApplicationReleased", lambda q: q.Application.ApplicationNo == app)
+    say(f"the nurse sends 小王's 头颅MR: PACS is told at once (ApplicationReleased #{entry['sequence']}, "
+        f"{released.Application.Patient.Name}, {released.Application.Items.ApplicationItem[0].ItemName})")
+    h.register(app)
+    changed, _ = r.wait(r.his, "ApplicationStatusChanged",
+                        lambda q: q.ApplicationNo == app and q.Status == "REGISTERED")
+    check(changed.HisStatus == "执行中" and changed.Locked, f"expected 执行中 and Locked, got {changed.HisStatus}")
+    say(f"MR registers him: the HIS is told {changed.Status} / {changed.HisStatus}, Locked")
+    posted, _ = r.wait(r.his, "ChargesPosted", lambda q: q.ApplicationNo == app)
+    lines = posted.Charges.ChargeLine
+    check(lines and lines[0].Trigger == "PACS_REGISTER", f"expected PACS_REGISTER charges, got {lines}")
+    say(f"and the charges at registration reach the inpatient account: {lines[0].ItemName} {lines[0].Amount} "
+        f"(total {posted.TotalCharged})")
+
+
+@scenario("Push: the report and its images reach the HIS")
+def push_report(h: Hospital):
+    r = receivers()
+    app = h.examined("小赵")
+    report_no = new_id("QA-R-")
+    h.push_report(app, report_no, "FINAL", IMPRESSION, **image_links(report_no))
+    published, _ = r.wait(r.his, "ReportPublished", lambda q: q.Report.ReportNo == report_no)
+    check(published.Report.Impression == IMPRESSION and len(published.Report.ImageUrls.ImageUrl) == 2,
+          "the pushed report should carry the impression and both image links")
+    say(f"the final report reaches the HIS by itself: {published.Report.Impression}, "
+        f"{len(published.Report.ImageUrls.ImageUrl)} images, viewer {published.Report.ViewerUrl}")
+
+
+@scenario("Push: a 危急值 reaches the HIS within seconds, its handling reaches PACS, an overdue one is escalated")
+def push_critical(h: Hospital):
+    import time
+
+    r = receivers()
+    app = h.examined("刘先生")
+    started = time.monotonic()
+    raised = h.raise_critical(app, "右侧大量气胸", now())
+    r.wait(r.his, "CriticalValueRaised", lambda q: q.CriticalValue.CriticalValueNo == raised.CriticalValueNo,
+           timeout=10)
+    say(f"PACS raises {raised.CriticalValueNo}: the ward's HIS has it {time.monotonic() - started:.1f} s later")
+    h.his.AcknowledgeCriticalValue(request={"MessageId": new_id("QA-M-"), "CriticalValueNo": raised.CriticalValueNo,
+                                            "ReceivedBy": NURSE, "ReceivedAt": now(), "ReadBackConfirmed": True})
+    h.his.RecordCriticalValueHandling(request={
+        "MessageId": new_id("QA-M-"), "CriticalValueNo": raised.CriticalValueNo, "HandledBy": DOCTOR,
+        "HandledAt": now(), "HandlingOpinion": "已行胸腔闭式引流"})
+    handled, _ = r.wait(r.pacs, "CriticalValueUpdated", lambda q: q.CriticalValue.CriticalValueNo ==
+                        raised.CriticalValueNo and q.CriticalValue.Status == "HANDLED")
+    say(f"the nurse reads it back, the doctor handles it: PACS sees the loop closed "
+        f"({handled.CriticalValue.HandlingOpinion})")
+    minutes = (raised.AckDeadline - raised.ReportedAt).total_seconds() / 60
+    late = h.raise_critical(app, "主动脉夹层", now() - timedelta(minutes=minutes + 1))
+    r.wait(r.his, "CriticalValueOverdue", lambda q: q.CriticalValue.CriticalValueNo == late.CriticalValueNo,
+           timeout=30)
+    say(f"{late.CriticalValueNo}, unreceived past its deadline, is escalated to the HIS: CriticalValueOverdue")
+
+
 def main(argv=None) -> int:
     parser = base_parser("Play the seed's HIS <-> PACS cases against a deployment and check them.",
                          credentials_parser("his", "pacs", prefixed=True))
     parser.add_argument("--register-department", default="MR",
                         help="executing department configured with charge point PACS_REGISTER (default MR)")
+    parser.add_argument("--push", metavar="HIS_PORT,PACS_PORT",
+                        help="play the push cases: host the HIS and PACS callback services on these ports")
+    parser.add_argument("--push-host", default="0.0.0.0", help="where those listen (default all addresses)")
     args = parser.parse_args(argv)
+    if args.push:
+        RECEIVERS.append(Receivers(args.push_host, args.push, args.wsdl_dir))
     his_login, pacs_login = login(args, "his", "pacs", prefixed=True)
     hospital = Hospital(args.url, args.wsdl_dir, args.register_department, his_login, pacs_login)
     if not args.no_auth:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from his_pacs_ws.db import embedded
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
+from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.outbox import OutboxRepository
 from his_pacs_ws.db.records import CallRecordRepository
 from his_pacs_ws.db.systems import SystemRepository
@@ -50,12 +53,14 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
-def start_embedded(data_dir: Path, *, create: bool = True) -> str:
+def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None, *, create: bool = True) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
     Several processes may call this for the same directory: a running server is reused,
-    and it is stopped when the last process using it exits. Without ``create``, a data dir
-    that holds no database is refused (NoEmbeddedDatabase) rather than initialized.
+    and it is stopped when the last process using it exits. It listens on a Unix socket
+    only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners. Without
+    ``create``, a data dir that holds no database is refused (NoEmbeddedDatabase) rather
+    than initialized.
     """
     if not create and not embedded.exists(data_dir):
         raise embedded.NoEmbeddedDatabase(embedded.missing_message(data_dir))
@@ -72,8 +77,12 @@ def start_embedded(data_dir: Path, *, create: bool = True) -> str:
             log.warning("the embedded database's users %s had died without stopping it", dead)
     with embedded.failures_said_once(data_dir):  # initdb or pg_ctl refused: one line saying why
         server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
-    admin_url = server.get_uri()
-    engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
+    if listen is not None:
+        _listen_on_tcp(server, *listen)
+    info = server.get_postmaster_info()
+    # The socket's name carries the port: name it, or a server moved off 5432 is not found.
+    admin_url = make_url(normalize_url(info.get_uri())).update_query_dict({"port": str(info.port)})
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             exists = conn.scalar(
@@ -83,16 +92,53 @@ def start_embedded(data_dir: Path, *, create: bool = True) -> str:
                 conn.execute(text(f'CREATE DATABASE "{EMBEDDED_DATABASE}"'))
     finally:
         engine.dispose()
-    return make_url(normalize_url(admin_url)).set(database=EMBEDDED_DATABASE).render_as_string(
-        hide_password=False
-    )
+    return admin_url.set(database=EMBEDDED_DATABASE).render_as_string(hide_password=False)
 
 
-def resolve_database_url(database_url: str | None, data_dir: Path, *, create: bool = True) -> str:
+# On TCP every login needs its password (SCRAM); the superuser has none, so it cannot log in
+# that way. The Unix socket stays as the embedded server has it (trust, for this machine).
+EMBEDDED_HBA = """# written by his-pacs-ws (HIS_PACS_VIEWS_LISTEN): passwords on TCP, the socket as before
+local all all trust
+host all all all scram-sha-256
+"""
+
+
+def _listen_on_tcp(server, host: str, port: int) -> None:
+    """Restart the embedded server to listen on ``host:port`` as well as its socket, unless it
+    does already, or other processes are using it (then it listens after their restart)."""
+    from pgserver._commands import pg_ctl
+    from pgserver.utils import PostmasterInfo
+
+    info = server.get_postmaster_info()
+    wanted = "*" if host in ("*", "0.0.0.0", "::") else host
+    if info.hostname == wanted and info.port == port:
+        return
+    others = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
+    if others:
+        log.warning("the embedded PostgreSQL is in use by other processes (%s): it listens on %s:%s "
+                    "once they have stopped and it starts again", ",".join(map(str, others)), host, port)
+        return
+    (server.pgdata / "pg_hba.conf").write_text(EMBEDDED_HBA)
+    pg_ctl(["-w", "-o", f'-h "{wanted}"', "-o", f"-p {port}", "-o", f"-k {info.socket_dir}",
+            "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        fresh = PostmasterInfo.read_from_pgdata(server.pgdata)
+        if fresh is not None and fresh.is_running() and fresh.status == "ready":
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the embedded PostgreSQL did not come back listening on {host}:{port}")
+        time.sleep(0.2)
+    server._postmaster_info = fresh  # pgserver stops the server it knows at exit: this one
+    log.info("embedded PostgreSQL listening on %s:%s for view-mode partners", host, port)
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path,
+                         listen: tuple[str, int] | None = None, *, create: bool = True) -> str:
     """The configured server, or else the embedded one under ``data_dir``."""
     if database_url:
         return normalize_url(database_url)
-    return start_embedded(data_dir, create=create)
+    return start_embedded(data_dir, listen, create=create)
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -121,6 +167,7 @@ class UnitOfWork:
         self.emr = EmrRepository(self.session)
         self.systems = SystemRepository(self.session)
         self.calls = CallRecordRepository(self.session)
+        self.exchange = ExchangeRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         return self
 

@@ -535,5 +535,8 @@ class Delivery(Base):
     last_http_status: Mapped[int | None] = mapped_column(Integer)
     last_fault_code: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A deliverer sending it holds a lease, not a transaction: others leave it alone until then
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()

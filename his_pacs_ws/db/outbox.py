@@ -73,6 +73,7 @@ _CLAIM = text("""
     JOIN systems s ON s.id = d.system_pk
     JOIN callback_endpoints c ON c.system_pk = d.system_pk
     WHERE d.status IN ('PENDING', 'RETRYING') AND d.next_attempt_at <= now()
+      AND (d.lease_until IS NULL OR d.lease_until < now())
       AND NOT c.paused AND (c.retry_at IS NULL OR c.retry_at <= now())
       AND NOT EXISTS (
           SELECT 1 FROM deliveries p
@@ -81,6 +82,17 @@ _CLAIM = text("""
     ORDER BY d.priority, d.next_attempt_at, d.id
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
+""")
+
+
+_RECOVER = text("""
+    WITH old AS (
+        SELECT id, failure_streak, failing_since FROM callback_endpoints
+        WHERE system_pk = :pk AND failure_streak > 0 FOR UPDATE)
+    UPDATE callback_endpoints c
+    SET failure_streak = 0, failing_since = NULL, retry_at = NULL, last_success_at = :at
+    FROM old WHERE c.id = old.id
+    RETURNING old.failure_streak, old.failing_since
 """)
 
 
@@ -125,13 +137,39 @@ class OutboxRepository:
         self.session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids))).values(fanned_out=True))
 
     # --- delivery
-    def claim(self, limit: int) -> list[Claimed]:
-        return [Claimed(**row._mapping) for row in self.session.execute(_CLAIM, {"limit": limit})]
+    def claim(self, limit: int, token: str, margin_seconds: float) -> list[Claimed]:
+        """Lease the due heads of their queues to ``token`` for one attempt's timeout and a
+        margin; ``extend`` renews a lease just before its attempt."""
+        claimed = [Claimed(**row._mapping) for row in self.session.execute(_CLAIM, {"limit": limit})]
+        for item in claimed:
+            self.extend(item.id, token, float(item.timeout_seconds) + margin_seconds, claim=True)
+        return claimed
 
-    def finish(self, delivery_id: int, values: dict) -> None:
+    def extend(self, delivery_id: int, token: str, seconds: float, *, claim: bool = False) -> bool:
+        """Renew (or, on claiming, take) the lease: False if another deliverer has it now."""
+        stmt = update(Delivery).where(Delivery.id == delivery_id)
+        if not claim:
+            stmt = stmt.where(Delivery.lease_token == token)
+        return self.session.execute(
+            stmt.values(lease_token=token, lease_until=func.now() + timedelta(seconds=seconds))).rowcount == 1
+
+    def relax_durability(self) -> None:
+        """This transaction's commit need not wait for the disk: losing it in a crash only
+        means a notification is sent once more, with its MessageId."""
+        self.session.execute(text("SET LOCAL synchronous_commit TO off"))
+
+    def finish(self, delivery_id: int, token: str, values: dict) -> bool:
+        """Keep an attempt's outcome, if the lease is still ours."""
+        return self.session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+            .values(attempts=Delivery.attempts + 1, updated_at=func.now(), lease_token=None, lease_until=None,
+                    **values)).rowcount == 1
+
+    def release(self, delivery_id: int, token: str) -> None:
+        """Give back a leased delivery that was not attempted."""
         self.session.execute(
-            update(Delivery).where(Delivery.id == delivery_id)
-            .values(attempts=Delivery.attempts + 1, updated_at=func.now(), **values))
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+            .values(lease_token=None, lease_until=None))
 
     def record_attempt(self, values: dict) -> None:
         self.session.execute(insert(CallRecord), values)
@@ -151,15 +189,15 @@ class OutboxRepository:
         self.session.execute(
             update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk).values(retry_at=retry_at))
 
-    def receiver_succeeded(self, system_pk: int, at: datetime) -> tuple[int, datetime] | None:
-        """Mark a success; (the streak, since when) if the receiver had been failing."""
-        previous = self.session.execute(
-            select(CallbackEndpoint.failure_streak, CallbackEndpoint.failing_since)
-            .where(CallbackEndpoint.system_pk == system_pk).with_for_update()).one()
-        self.session.execute(
-            update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk)
-            .values(failure_streak=0, failing_since=None, retry_at=None, last_success_at=at))
-        return (previous.failure_streak, previous.failing_since) if previous.failure_streak else None
+    def receiver_succeeded(self, system_pk: int, at: datetime, *, touch: bool) -> tuple[int, datetime] | None:
+        """Clear a failing receiver's streak; (the streak, since when) if it had been failing.
+        A healthy receiver's row is not locked (deliverer threads would queue on it); its
+        last success is written only when ``touch``."""
+        row = self.session.execute(_RECOVER, {"pk": system_pk, "at": at}).one_or_none()
+        if row is None and touch:
+            self.session.execute(update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk)
+                                 .values(last_success_at=at))
+        return (row.failure_streak, row.failing_since) if row is not None else None
 
     def streak(self, system_pk: int) -> int:
         return self.session.scalar(

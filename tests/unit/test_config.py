@@ -60,3 +60,23 @@ def test_the_wsdl_announces_the_public_url_or_the_request_host():
     assert _base_url({**environ, "HTTP_X_FORWARDED_PROTO": "https"}, Settings()) == "https://10.1.2.3:8000"
     assert _base_url(environ, Settings(public_url="https://his-pacs.example")) == "https://his-pacs.example"
     assert _base_url({**environ, "HTTP_HOST": 'x"><y'}, Settings()) == "http://s:80"
+
+
+def test_view_mode_settings():
+    settings = Settings.from_env({"HIS_PACS_VIEWS_LISTEN": "0.0.0.0:5433", "HIS_PACS_INBOX": "off",
+                                  "HIS_PACS_INBOX_SWEEP_SECONDS": "3"})
+    assert (settings.views_listen, settings.inbox, settings.inbox_sweep_seconds) == ("0.0.0.0:5433", False, 3)
+    assert Settings.from_env({}).inbox is True and Settings.from_env({}).views_listen is None
+
+
+@pytest.mark.parametrize("env", [
+    {"HIS_PACS_VIEWS_LISTEN": "5433"},
+    {"HIS_PACS_VIEWS_LISTEN": "127.0.0.1:70000"},
+    {"HIS_PACS_VIEWS_LISTEN": "127.0.0.1:5433", "HIS_PACS_DATABASE_URL": "postgresql://db/his"},
+    {"HIS_PACS_INBOX_SWEEP_SECONDS": "0"},
+    {"HIS_PACS_INBOX": "sometimes"},
+])
+def test_bad_view_mode_settings_are_named(env):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert next(iter(env)) in str(err.value) or "HIS_PACS_VIEWS_LISTEN" in str(err.value)

@@ -71,6 +71,8 @@ def upgrade() -> None:
     sa.Column('last_http_status', sa.Integer(), nullable=True),
     sa.Column('last_fault_code', sa.String(length=100), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('lease_token', sa.String(length=32), nullable=True),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('PENDING','RETRYING','DELIVERED','FAILED')", name=op.f('ck_deliveries_status')),
