@@ -9,14 +9,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: serve test wsdl lint fmt clean
+.PHONY: serve test faults wsdl lint fmt clean
 
-$(BIN)/his-pacs-ws: setup.cfg setup.py
+$(BIN)/his-pacs-ws: setup.cfg setup.py constraints.txt
 	@test -n "$(PYTHON)" || { echo "his-pacs-ws needs Python 3.11, 3.12 or 3.13 (none found)" >&2; exit 1; }
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "his-pacs-ws needs Python 3.11 to 3.13 (spyne 2.14)"'
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 serve: $(BIN)/his-pacs-ws
@@ -24,6 +24,10 @@ serve: $(BIN)/his-pacs-ws
 
 test: $(BIN)/his-pacs-ws
 	$(BIN)/python -m pytest $(ARGS)
+
+# The fault-injection tier alone (make test runs it too), printing its figures.
+faults: $(BIN)/his-pacs-ws
+	$(BIN)/python -m pytest tests/faults -s -p no:cacheprovider $(ARGS)
 
 wsdl: $(BIN)/his-pacs-ws
 	$(BIN)/his-pacs-ws wsdl --out wsdl

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from lxml import etree
 
 from his_pacs_ws.config import Settings
-from his_pacs_ws.console import parse_moment, table, when
+from his_pacs_ws.console import csv_text, parse_moment, table, when
 
 
 def register(commands, database_options) -> None:
@@ -23,6 +23,8 @@ def register(commands, database_options) -> None:
     critical.add_argument("--department", help="the patient's department code")
     critical.add_argument("--status", action="append", choices=["RAISED", "RECEIVED", "HANDLED", "REVOKED"],
                           help="only these statuses (repeatable)")
+    critical.add_argument("--format", choices=["table", "csv"], default="table",
+                          help="csv: every column in full, for a spreadsheet (default table)")
     critical.set_defaults(run=cmd_critical_values)
 
     systems = commands.add_parser("systems", help="partner systems allowed to call").add_subparsers(
@@ -78,15 +80,14 @@ def register(commands, database_options) -> None:
 
 @contextmanager
 def _database(settings: Settings):
-    """The database, brought up to date first (quietly: these commands print their own)."""
-    import logging
-
-    from his_pacs_ws.cli import migrated_database
+    """The database as it is: these commands never create or migrate one (`migrate` does),
+    and they say which one they use."""
+    from his_pacs_ws.cli import current_database, describe_database
     from his_pacs_ws.services.context import open_context
 
-    for name in ("alembic", "his_pacs_ws"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
-    context = open_context(settings, migrated_database(settings))
+    url = current_database(settings)
+    print(f"his-pacs-ws: database: {describe_database(settings)}", file=sys.stderr)
+    context = open_context(settings, url)
     try:
         yield context
     finally:
@@ -98,10 +99,14 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-def _box(settings: Settings):
-    from his_pacs_ws.services.secrets import SecretBox, load_key
+def _box(settings: Settings, context):
+    """The servers' key, checked against the stored passwords; a new one only for the first system."""
+    from his_pacs_ws.services.keys import created_notice, open_key
 
-    return SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))
+    key = open_key(settings, context.uow(), create=True)
+    print(f"his-pacs-ws: {created_notice(key)}" if key.created else f"his-pacs-ws: secret key {key.source}",
+          file=sys.stderr)
+    return key.box
 
 
 def _password(args) -> str | None:
@@ -134,7 +139,7 @@ def cmd_systems_add(settings: Settings, args) -> int:
     departments = [d.strip() for d in args.departments.split(",") if d.strip()] if args.departments else None
     return _system_command(
         settings,
-        lambda context, password: add_system(context.uow(), _box(settings), args.name, args.role, password,
+        lambda context, password: add_system(context.uow(), _box(settings, context), args.name, args.role, password,
                                              departments),
         f"system {args.name} added ({args.role}{', departments ' + ','.join(departments) if departments else ''})",
         needs_password=True, args=args,
@@ -146,7 +151,7 @@ def cmd_systems_password(settings: Settings, args) -> int:
 
     return _system_command(
         settings,
-        lambda context, password: set_password(context.uow(), _box(settings), args.name, password),
+        lambda context, password: set_password(context.uow(), _box(settings, context), args.name, password),
         f"password of {args.name} set; running servers accept it within 30 seconds",
         needs_password=True, args=args,
     )
@@ -192,7 +197,7 @@ def cmd_messages_search(settings: Settings, args) -> int:
                              fault_code=args.fault, since=since, until=until, direction=args.direction,
                              limit=args.limit)
     print(table(("ID", "At", "Dir", "Service", "System", "Operation", "MessageId", "ApplicationNo", "Outcome", "ms"), [
-        (str(c["id"]), c["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), c["direction"], c["service"],
+        (str(c["id"]), when(c["at"], tz, "seconds"), c["direction"], c["service"],
          c["caller"] or "-",
          c["operation"] or "-", c["message_id"] or "", c["application_no"] or "",
          (c["fault_code"] or "OK") + (" (replay)" if c["replayed"] else ""), str(c["duration_ms"]))
@@ -269,6 +274,20 @@ def cmd_critical_values(settings: Settings, args) -> int:
     def minutes(value):
         return f"{value}" if value is not None else ""
 
+    if args.format == "csv":
+        sys.stdout.write(csv_text(
+            ("CriticalValueNo", "Status", "Overdue", "ApplicationNo", "PatientId", "Patient", "Department",
+             "Finding", "ReportedAt", "ReportedBy", "ReviewedBy", "AckDeadline", "ReceivedAt", "ReceivedBy",
+             "MinutesToReceive", "HandledAt", "HandledBy", "MinutesToHandle", "HandlingOpinion", "RevokedAt"),
+            [(cv["critical_value_no"], cv["status"], "yes" if cv["overdue"] else "no", cv["application_no"],
+              cv.get("patient_id") or "", cv["patient_name"], cv["department_code"], cv["finding"],
+              when(cv["reported_at"], tz, "seconds"), who(cv["reported_by"]), who(cv["reviewed_by"]),
+              when(cv["ack_deadline"], tz, "seconds"), when(cv["received_at"], tz, "seconds"),
+              who(cv["received_by"]), minutes(cv["minutes_to_receive"]), when(cv["handled_at"], tz, "seconds"),
+              who(cv["handled_by"]), minutes(cv["minutes_to_handle"]), cv.get("handling_opinion") or "",
+              when(cv["revoked_at"], tz, "seconds"))
+             for cv in values]))
+        return 0
     rows = [
         (cv["critical_value_no"], cv["status"], "yes" if cv["overdue"] else "", cv["application_no"],
          cv["patient_name"], cv["department_code"], cv["finding"],

@@ -17,12 +17,16 @@ ENV_PREFIX = "HIS_PACS_"
 KNOWN = {
     "DATABASE_URL", "DATA_DIR", "HOST", "PORT", "WORKERS", "TIMEZONE", "CHARGE_POINT",
     "CHARGE_POINT_BY_DEPARTMENT", "CRITICAL_ACK_MINUTES", "MAX_REQUEST_BYTES", "LOG_LEVEL", "AUTH",
-    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "INBOX", "INBOX_SWEEP_SECONDS", "VIEWS_LISTEN",
+    "LOG_FORMAT",
+    "SECRET_KEY", "TOKEN_WINDOW_SECONDS", "PUBLIC_URL", "DB_TIMEOUT_SECONDS", "INBOX", "INBOX_SWEEP_SECONDS", "VIEWS_LISTEN",
     "DELIVERERS", "DELIVERY_THREADS", "DELIVERY_MAX_AGE_SECONDS", "DELIVERY_BACKOFF_SECONDS",
     "DELIVERY_BACKOFF_CAP_SECONDS", "CRITICAL_BACKOFF_CAP_SECONDS",
     # read by the QA scripts and the tests, not by the service
     "HIS_USER", "HIS_PASSWORD", "PACS_USER", "PACS_PASSWORD", "TEST_DATABASE_URL", "URL",
 }
+
+
+LOG_FORMATS = ("text", "logfmt", "json")
 
 
 class ConfigError(ValueError):
@@ -85,10 +89,12 @@ class Settings:
     critical_ack_minutes: int = 10
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    log_format: str = "text"  # text, logfmt or json
     auth: bool = True  # WS-Security; off only for a local demo, and loudly
     public_url: str | None = None  # the address the WSDL announces, e.g. behind a TLS proxy
     secret_key: str | None = None
     token_window_seconds: int = 300
+    db_timeout_seconds: int = 5  # connect, statement and lock timeouts; a hung database is Unavailable
     inbox: bool = True  # serve starts the PACS inbox processor (view mode)
     inbox_sweep_seconds: int = 10
     views_listen: str | None = None  # host:port where the embedded PostgreSQL also listens on TCP
@@ -161,10 +167,12 @@ class Settings:
             critical_ack_minutes=get_int("CRITICAL_ACK_MINUTES", cls.critical_ack_minutes),
             max_request_bytes=get_int("MAX_REQUEST_BYTES", cls.max_request_bytes),
             log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
+            log_format=(get("LOG_FORMAT") or cls.log_format).lower(),
             auth=parse_switch(get("AUTH"), "HIS_PACS_AUTH", default=True),
             secret_key=get("SECRET_KEY"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             token_window_seconds=get_int("TOKEN_WINDOW_SECONDS", cls.token_window_seconds),
+            db_timeout_seconds=get_int("DB_TIMEOUT_SECONDS", cls.db_timeout_seconds),
             inbox=parse_switch(get("INBOX"), "HIS_PACS_INBOX", default=True),
             inbox_sweep_seconds=get_int("INBOX_SWEEP_SECONDS", cls.inbox_sweep_seconds),
             views_listen=get("VIEWS_LISTEN"),
@@ -193,7 +201,9 @@ class Settings:
         if self.max_request_bytes < 1024:
             raise ConfigError("HIS_PACS_MAX_REQUEST_BYTES must be at least 1024")
         if self.workers < 1:
-            raise ConfigError("HIS_PACS_WORKERS must be at least 1")
+            raise ConfigError("HIS_PACS_WORKERS (--workers) must be at least 1")
+        if not 1 <= self.db_timeout_seconds <= 300:
+            raise ConfigError("HIS_PACS_DB_TIMEOUT_SECONDS must be between 1 and 300")
         if self.deliverers < 0:
             raise ConfigError("HIS_PACS_DELIVERERS must be 0 or more")
         if not 1 <= self.delivery_threads <= 64:
@@ -208,6 +218,10 @@ class Settings:
             raise ConfigError("HIS_PACS_TOKEN_WINDOW_SECONDS must be positive")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"HIS_PACS_LOG_LEVEL: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"HIS_PACS_LOG_FORMAT: {self.log_format!r} is not {', '.join(LOG_FORMATS)}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"the port {self.port} is not between 1 and 65535 (HIS_PACS_PORT, --port)")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("HIS_PACS_PUBLIC_URL must start with http:// or https://")
         if self.inbox_sweep_seconds < 1:

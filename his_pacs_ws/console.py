@@ -36,8 +36,22 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, limits: dict
     return "\n".join([line(headers), rule] + [line(r) for r in cells])
 
 
-def when(value: datetime | None, tz: tzinfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+def when(value: datetime | None, tz: tzinfo, timespec: str = "minutes") -> str:
+    """A moment in the hospital's zone, with its offset: 2026-11-26 09:00+08:00."""
+    return value.astimezone(tz).isoformat(sep=" ", timespec=timespec) if value else ""
+
+
+def csv_text(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """CSV for spreadsheets: a byte-order mark, so that Excel reads the Chinese as UTF-8."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(headers)
+    # a cell a spreadsheet would run as a formula (=, +, -, @) is kept as text
+    writer.writerows([["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in map(str, row)] for row in rows])
+    return "\ufeff" + out.getvalue()
 
 
 def parse_moment(text: str, tz: tzinfo) -> datetime:

@@ -74,7 +74,7 @@ def cmd_set_callback(settings: Settings, args) -> int:
     return admin._system_command(
         settings,
         lambda context, _: set_callback(
-            context.uow(), admin._box(settings), args.name, url=args.url, events=args.events,
+            context.uow(), admin._box(settings, context), args.name, url=args.url, events=args.events,
             username=args.username, password=password, password_type=args.password_type,
             timeout_seconds=args.timeout),
         f"{args.name} receives its notifications at {args.url}; deliverers use it from the next delivery",
@@ -95,12 +95,14 @@ def cmd_callback_off(settings: Settings, args) -> int:
 
 
 def cmd_deliver(settings: Settings, args) -> int:
-    from his_pacs_ws.cli import migrated_database
+    from his_pacs_ws.cli import current_database
     from his_pacs_ws.delivery import deliver_forever
 
     if args.threads is not None and not 1 <= args.threads <= 64:
         return _admin()._fail("--threads is between 1 and 64", 2)
-    deliver_forever(settings, migrated_database(settings), threads=args.threads)
+    # the database `serve` or `migrate` made and brought up to date: a deliverer started in
+    # the wrong directory must not deliver from a new, empty one
+    deliver_forever(settings, current_database(settings), threads=args.threads)
     return 0
 
 

@@ -95,12 +95,13 @@ def cmd_views_list(settings: Settings, args) -> int:
 
 
 def cmd_inbox(settings: Settings, args) -> int:
-    from his_pacs_ws.cli import migrated_database
+    from his_pacs_ws.cli import current_database
     from his_pacs_ws.db.exchange import InboxListener
     from his_pacs_ws.services import inbox
     from his_pacs_ws.services.context import open_context
 
-    context = open_context(settings, migrated_database(settings))  # not admin's: this one logs each row
+    # not admin's: this one logs each row; like deliver, never a new database in the wrong directory
+    context = open_context(settings, current_database(settings))
     try:
         if args.once:
             print(f"{inbox.drain(context)} inbox rows processed")
@@ -133,7 +134,8 @@ def inbox_processor(settings: Settings, database_url: str):
         return
     from his_pacs_ws.server import _die_with_parent
 
-    env = {**os.environ, "HIS_PACS_DATABASE_URL": database_url}  # not argv: ps shows that
+    env = {**os.environ, "HIS_PACS_DATABASE_URL": database_url,  # not argv: ps shows that
+           "HIS_PACS_LOG_FORMAT": settings.log_format, "HIS_PACS_LOG_LEVEL": settings.log_level}
     env.pop("HIS_PACS_VIEWS_LISTEN", None)  # the child joins the database serve started
     command = [sys.executable, "-m", "his_pacs_ws.cli", "inbox", "--parent-pid", str(os.getpid())]
     stopping = threading.Event()

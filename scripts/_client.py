@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import uuid
 from datetime import date, datetime
@@ -164,6 +165,40 @@ def login(args, *sides: str, prefixed: bool = False) -> list[UsernameToken | Non
             for side in sides]
 
 
+AUTH_HINT = ("  The deployment refused these credentials. Check the system name and password against the\n"
+             "  server's `his-pacs-ws systems list` (a new password: `systems set-password NAME --password-stdin`),\n"
+             "  that the system is enabled and of this side's role, and that this machine's clock is within\n"
+             "  5 minutes of the server's. The server's log says which it was.")
+
+
+def check_login(service, side: str, user: str | None) -> None:
+    """One Ping with the side's credentials before anything else: wrong credentials are
+    said once, with what to check, instead of failing every call after. Exits with 2."""
+    try:
+        service.Ping()
+    except Fault as fault:
+        if fault_code(fault) not in ("AuthenticationFailed", "AccessDenied"):
+            raise
+        print(f"{side.upper()} system {user or '(none)'}: {fault_code(fault)}", file=sys.stderr)
+        print(AUTH_HINT if fault_code(fault) == "AuthenticationFailed" else
+              f"  {user} is not a {side.upper()} system: use one added with --role {side.upper()}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_main(main) -> None:
+    """The scripts' entry point: the exit status of ``main``; a reader that stops early
+    (`| head`) or Ctrl-C ends the script quietly, without a traceback."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        code = 0
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
 def message_id_parser() -> argparse.ArgumentParser:
     """Parent parser of the state-changing subcommands."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -214,9 +249,30 @@ def announce(request: dict, flags: dict[str, tuple | list[tuple]]) -> None:
         return None
 
     values = {flag: pick(paths) for flag, paths in flags.items()}
-    again = "".join(f" {flag} {value}" for flag, value in values.items() if value is not None)
+    again = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in values.items() if value is not None)
     print(f"MessageId: {request['MessageId']}")
-    print(f"(to retry the same request: --message-id {request['MessageId']}{again})")
+    print(f"(to retry the same request: {retry_command(request['MessageId'], list(values))}{again})")
+
+
+SECRET_FLAGS = ("--password", "--his-password", "--pacs-password")
+
+
+def retry_command(message_id: str, generated: list[str], argv: list[str] | None = None) -> str:
+    """This very command line with the MessageId and the generated values fixed, less any
+    password (the variables give it) and any earlier --message-id or generated flag."""
+    argv = list(sys.argv if argv is None else argv)
+    dropped = set(SECRET_FLAGS) | {"--message-id", *generated}
+    kept, skip = [], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in dropped:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return shlex.join([Path(argv[0]).name if argv else "script", *kept, "--message-id", message_id])
 
 
 # ---- output ----------------------------------------------------------------------------
@@ -280,6 +336,8 @@ def call(operation, request: dict | None = None, printer=show) -> int:
                   f"  Retryable: {detail.get('Retryable')}", file=sys.stderr)
         else:
             print(f"  {fault.message}", file=sys.stderr)
+        if fault_code(fault) == "AuthenticationFailed":
+            print(AUTH_HINT, file=sys.stderr)
         return 1
     except (ZeepError, OSError) as error:
         print(f"ERROR {type(error).__name__}: {error}", file=sys.stderr)

@@ -91,6 +91,24 @@ def post(url: str, body: bytes) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
+def refused(url: str, header: str) -> str | None:
+    """Why a Ping with these credentials fails, or None."""
+    request = urllib.request.Request(url, data=ENV.format(header=header, body="<v:Ping/>").encode(),
+                                     headers={"Content-Type": "text/xml; charset=utf-8"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return None
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        for code in (b"AuthenticationFailed", b"AccessDenied"):
+            if code in body:
+                return code.decode()
+        return f"HTTP {err.code}"
+    except OSError as err:
+        return f"cannot reach the deployment ({err})"
+
+
 def round_trip(base: str, headers: dict, latencies: dict, failures: list, lock: threading.Lock) -> None:
     application_no = "B" + uuid.uuid4().hex[:16]
     patient_id = "P" + uuid.uuid4().hex[:12]
@@ -125,6 +143,13 @@ def main() -> int:
     else:
         headers = {"his": HEADER.format(user=args.his_user, password=args.his_password),
                    "pacs": HEADER.format(user=args.pacs_user, password=args.pacs_password)}
+
+    for service in ("his", "pacs"):  # wrong credentials are said once, before any load
+        problem = refused(f"{base}/ws/{service}", headers[service])
+        if problem:
+            print(f"{service.upper()} credentials: {problem}. Check the name and password against the server's "
+                  "`his-pacs-ws systems list` (the server's log says why)", file=sys.stderr)
+            return 2
 
     latencies = {operation: [] for _, operation, _ in STEPS}
     failures: list = []

@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _client import (
+    check_login,
+    run_main,
     PASSWORD_TYPES,
     base_parser,
     connect,
@@ -808,6 +810,13 @@ def main(argv=None) -> int:
         RECEIVERS.append(Receivers(args.push_host, args.push, args.wsdl_dir))
     his_login, pacs_login = login(args, "his", "pacs", prefixed=True)
     hospital = Hospital(args.url, args.wsdl_dir, args.register_department, his_login, pacs_login)
+    if not args.no_auth:
+        try:
+            check_login(hospital.his, "his", args.his_user)
+            check_login(hospital.pacs, "pacs", args.pacs_user)
+        except (ZeepError, OSError) as error:
+            print(f"cannot talk to {args.url}: {type(error).__name__}: {error}")
+            return 2
     failed, skipped = [], []
     for letter, (title, play) in zip("abcdefghijklmnopqrstuvwxyz", SCENARIOS):
         print(f"{letter}. {title}")
@@ -838,4 +847,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _client import (
+    run_main,
     announce,
     base_parser,
     call,
@@ -111,7 +112,9 @@ def build_parser():
 
     charges = commands.add_parser("charges", parents=where,
                                   help="QueryCharges (by application, or patient and visit)")
-    charges.add_argument("--application-no")
+    charges.add_argument("application", nargs="?", metavar="APPLICATION_NO",
+                         help="like get and reports; or --patient-id [--visit-no]")
+    charges.add_argument("--application-no", help=argparse.SUPPRESS)  # the earlier spelling, still taken
     charges.add_argument("--patient-id")
     charges.add_argument("--visit-no")
 
@@ -271,8 +274,10 @@ OPERATIONS = {"submit": "SubmitApplication", "pay": "ConfirmPayment", "send": "S
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "charges":
+        args.application_no = args.application or args.application_no
     if args.command == "charges" and not (args.application_no or args.patient_id):
-        print("charges: give --application-no or --patient-id", file=sys.stderr)
+        print("charges: give APPLICATION_NO or --patient-id", file=sys.stderr)
         return 2
     if args.command == "reports" and (args.application_no is None) == (args.patient_id is None):
         print("reports: give APPLICATION_NO or --patient-id (exactly one of them)", file=sys.stderr)
@@ -290,4 +295,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

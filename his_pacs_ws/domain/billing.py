@@ -151,8 +151,10 @@ class LineBalance:
 def refund_amount(line: LineBalance, quantity: Decimal, charge_id: str) -> Decimal:
     """The money returned for refunding ``quantity`` of a line.
 
-    Refunding the whole remainder returns exactly the remaining amount, so rounding never
-    leaves a fen behind or refunds one too many.
+    Refunds are priced cumulatively: after any sequence of refunds the line has returned
+    exactly the value of the quantity refunded so far (rounded once, half up, to the fen),
+    and the whole line once all of it is refunded. Rounding each piece on its own would let
+    many small refunds run out of money before the quantity runs out.
     """
     if quantity <= ZERO:
         raise SchemaValidationError(f"refund quantity for charge {charge_id} must be positive")
@@ -163,4 +165,5 @@ def refund_amount(line: LineBalance, quantity: Decimal, charge_id: str) -> Decim
         )
     if quantity == line.remaining_quantity:
         return line.remaining_amount
-    return min(money(quantity * line.unit_price), line.remaining_amount)
+    worth = min(money((line.refunded_quantity + quantity) * line.unit_price), line.amount)
+    return min(max(worth - line.refunded_amount, ZERO), line.remaining_amount)

@@ -13,6 +13,7 @@ from lxml import etree
 from spyne import Fault
 from spyne import const as spyne_const
 
+from his_pacs_ws import health
 from his_pacs_ws.config import Settings
 from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.domain.errors import ServiceError
@@ -26,6 +27,8 @@ from his_pacs_ws.soap.call import ENVIRON_KEY, Call
 from his_pacs_ws.soap.protocol import (
     SOAP_ENV,
     Endpoint,
+    decoded_for_parsing,
+    envelope_problem,
     fault_envelope,
     make_endpoint,
     quiet_spyne_logging,
@@ -101,12 +104,8 @@ class Dispatcher:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "").rstrip("/")
-        if path == "/health":  # for monitoring: the service answers and reaches its database
-            if self.runtime.database_ok():
-                start_response("200 OK", [("Content-Type", "text/plain")])
-                return [b"ok\n"]
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"database unavailable\n"]
+        if path in health.PATHS:  # for monitoring and load balancers
+            return health.answer(environ, start_response, self.runtime)
         if path in CALLBACK_ENDPOINTS:
             if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
                 return self._wsdl(environ, start_response, path)
@@ -162,6 +161,9 @@ class Dispatcher:
 
     def _guard(self, environ, call: Call) -> Fault | None:
         limit = self.runtime.settings.max_request_bytes
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
+        if any(coding != "chunked" for coding in codings):  # gunicorn passes gzip on undecoded
+            return fault("BadHttpRequest", "the HTTP request is malformed (only chunked transfer coding is accepted)")
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -175,15 +177,23 @@ class Dispatcher:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         if _DOCTYPE.search(body):
             return fault("DTDNotAllowed", "document type declarations are not accepted")
+        readable = decoded_for_parsing(body, environ.get("CONTENT_TYPE"))
+        if isinstance(readable, Fault):
+            return readable
         try:
-            root = etree.fromstring(body, _GUARD_PARSER)
+            root = etree.fromstring(readable, _GUARD_PARSER)
         except etree.XMLSyntaxError:
             return fault("XmlSyntaxError", "the request is not well-formed XML")
         if root.getroottree().docinfo.doctype:  # declared in an encoding the byte check missed
             return fault("DTDNotAllowed", "document type declarations are not accepted")
         call.root = root
-        environ["wsgi.input"] = io.BytesIO(body)  # spyne reads the body again
-        environ["CONTENT_LENGTH"] = str(len(body))
+        if problem := envelope_problem(root):
+            return problem
+        # spyne parses exactly what was checked here, and needs no charset or Content-Type
+        # of its own (it would answer a POST without one with HTTP 405)
+        environ["wsgi.input"] = io.BytesIO(readable)
+        environ["CONTENT_LENGTH"] = str(len(readable))
+        environ["CONTENT_TYPE"] = "text/xml"
         return None
 
     def _authenticate(self, call: Call, role: Role) -> Fault | None:
@@ -247,7 +257,7 @@ def _base_url(environ, settings: Settings) -> str:
 
 def build_app(settings: Settings, database_url: str):
     """The WSGI application for one process. The caller has resolved and migrated the database."""
-    context = open_context(settings, database_url)
+    context = open_context(settings, database_url, serving=True)
     authenticator = None
     if settings.auth:
         box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=True))

@@ -59,8 +59,15 @@ def to_plain(value: Any, cls, tz: tzinfo, name: str = "") -> Any:
         raise SchemaValidationError(
             f"Element '{name}': a date before {FIRST_YEAR} or after {LAST_YEAR} is not accepted"
             + (" (0001-01-01 is .NET's DateTime.MinValue: a value never set)" if value.year == 1 else ""))
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=tz)
+    if isinstance(value, datetime):
+        # The range holds in the hospital's time too, where responses show it:
+        # 1901-01-01T00:00:00+14:00 is 1900 in Asia/Shanghai.
+        local = value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)
+        if not FIRST_YEAR <= local.year <= LAST_YEAR:
+            raise SchemaValidationError(
+                f"Element '{name}': a date before {FIRST_YEAR} or after {LAST_YEAR} is not accepted")
+        if value.tzinfo is None:
+            return local
     return value
 
 

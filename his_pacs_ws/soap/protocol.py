@@ -4,6 +4,7 @@ envelopes for errors spyne never sees."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from datetime import datetime, timezone
@@ -22,6 +23,103 @@ from his_pacs_ws.soap.wsdl import finish
 log = logging.getLogger(__name__)
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+# The headers this service processes; any other marked mustUnderstand="1" is refused.
+UNDERSTOOD_HEADERS = {f"{{{WSSE}}}Security"}
+XML_MEDIA_TYPES = {"text/xml", "application/xml", "application/soap+xml"}
+
+
+def soap_fault(code: str, message: str) -> Fault:
+    """A fault whose code SOAP 1.1 itself defines (VersionMismatch, MustUnderstand): the
+    faultcode is the bare code, the detail the contract's ServiceFault like any other."""
+    f = fault(code, message)
+    f.faultcode = code
+    return f
+
+
+def media_type(content_type: str | None) -> tuple[str | None, str | None]:
+    """The media type and charset of a Content-Type header (None when absent)."""
+    if not content_type or not content_type.strip():
+        return None, None
+    kind, *params = content_type.split(";")
+    charset = None
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').strip("'") or None
+    return kind.strip().lower(), charset
+
+
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+
+
+def _codec(name: str) -> str | None:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decoded_for_parsing(body: bytes, content_type: str | None) -> bytes | Fault:
+    """The body as bytes an XML parser reads correctly without the HTTP header, or the fault.
+
+    A byte order mark says the encoding (RFC 7303). Otherwise a charset in the Content-Type
+    must name a known encoding that decodes the body and agrees with the XML declaration,
+    if there is one; without a declaration the body is passed on re-encoded as UTF-8, the
+    parser's default. Without a charset the document speaks for itself (UTF-8 by default)."""
+    kind, charset = media_type(content_type)
+    if kind is not None and kind not in XML_MEDIA_TYPES:
+        return fault("UnsupportedMediaType",
+                     "SOAP requests are XML: send Content-Type text/xml; charset=utf-8")
+    if charset is None or body.startswith(_BOMS):
+        return body
+    codec = _codec(charset)
+    if codec is None:
+        return fault("XmlSyntaxError", "the Content-Type names a charset this service does not know")
+    try:
+        text = body.decode(codec)
+    except (UnicodeDecodeError, ValueError):
+        return fault("XmlSyntaxError", f"the request body is not valid {codec}, as its Content-Type says")
+    declared = _DECLARED_ENCODING.match(body)
+    if declared is None:
+        return text.encode("utf-8")
+    if _codec(declared.group(1).decode("ascii")) != codec:
+        return fault("XmlSyntaxError", "the Content-Type's charset and the XML declaration's encoding differ")
+    return body
+
+
+def envelope_problem(root) -> Fault | None:
+    """What makes a parsed request something other than one SOAP 1.1 call: another SOAP
+    version, a Body that is missing, empty or holds more than one operation, or a header
+    this service must understand and does not."""
+    tag = root.tag if isinstance(root.tag, str) else ""
+    if tag == f"{{{SOAP12_ENV}}}Envelope":
+        return soap_fault("VersionMismatch", "this service speaks SOAP 1.1 (envelope namespace "
+                          f"{SOAP_ENV}); the request is SOAP 1.2")
+    if tag != f"{{{SOAP_ENV}}}Envelope":
+        return fault("SchemaValidationError", "the request is not a SOAP 1.1 Envelope")
+    children = [child for child in root if isinstance(child.tag, str)]
+    names = [child.tag for child in children]
+    header_tag, body_tag = f"{{{SOAP_ENV}}}Header", f"{{{SOAP_ENV}}}Body"
+    if names not in ([body_tag], [header_tag, body_tag]):
+        return fault("SchemaValidationError",
+                     "the Envelope must hold an optional Header, then the Body, and nothing else")
+    operations = [child for child in children[-1] if isinstance(child.tag, str)]
+    if len(operations) != 1:
+        return fault("SchemaValidationError", "the SOAP Body must hold exactly one operation element")
+    if len(children) == 2:
+        for header in children[0]:
+            if not isinstance(header.tag, str):
+                continue
+            must = (header.get(f"{{{SOAP_ENV}}}mustUnderstand") or "0").strip()
+            actor = header.get(f"{{{SOAP_ENV}}}actor") or ACTOR_NEXT
+            if must in ("1", "true") and actor == ACTOR_NEXT and header.tag not in UNDERSTOOD_HEADERS:
+                return soap_fault("MustUnderstand", "a header marked mustUnderstand is not understood "
+                                  f"here: {etree.QName(header).localname[:64]}")
+    return None
 
 
 def quiet_spyne_logging() -> None:

@@ -75,6 +75,7 @@ CASES = {
     "hour 24": dict(ordered_at="2024-05-01T24:00:00"),
     ".NET DateTime.MinValue": dict(ordered_at="0001-01-01T00:00:00"),
     "a visit before 1901": dict(visit_extra="<v1:VisitAt>1900-01-01T00:00:00</v1:VisitAt>"),
+    "1901 at +14:00, 1900 in hospital time": dict(ordered_at="1901-01-01T00:00:00+14:00"),
     "a line amount beyond the ledger": dict(items=ITEM.format(price="999999999999.99").replace(
         "<v1:Quantity>1</v1:Quantity>", "<v1:Quantity>99999999999.999</v1:Quantity>")),
     "a birth date with an apostrophe": dict(patient_extra="<v1:BirthDate>1990-01-01'张三丰</v1:BirthDate>"),

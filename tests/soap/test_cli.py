@@ -98,6 +98,18 @@ def test_critical_values_audit_table(database_url, his, pacs):
     only_waiting = cli("critical-values", "--database-url", database_url, "--department", ward,
                        "--status", "RAISED", "--overdue")
     assert waiting in only_waiting.stdout and late not in only_waiting.stdout
+    spreadsheet = cli("critical-values", "--database-url", database_url, "--department", ward, "--format", "csv")
+    assert spreadsheet.returncode == 0, spreadsheet.stderr
+    import csv
+
+    assert spreadsheet.stdout.startswith("\ufeff")  # Excel reads it as UTF-8
+    records = {r["CriticalValueNo"]: r for r in csv.DictReader(spreadsheet.stdout.lstrip("\ufeff").splitlines())}
+    assert set(records) == {late, waiting}
+    assert records[late]["Status"] == "RECEIVED" and records[late]["Overdue"] == "yes"
+    assert records[late]["ReceivedBy"] == "李护士" and records[late]["MinutesToReceive"] == "12.0"
+    received = datetime.fromisoformat(records[late]["ReceivedAt"])
+    assert received.utcoffset() == timedelta(hours=8) and received == reported.replace(microsecond=0) + timedelta(minutes=12)
+    assert records[waiting]["ReceivedAt"] == "" and records[waiting]["Finding"] == "张力性气胸"
     bad = cli("critical-values", "--database-url", database_url, "--since", "last tuesday")
     assert bad.returncode == 2 and "not a date" in bad.stderr
 

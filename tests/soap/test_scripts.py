@@ -258,3 +258,62 @@ def test_his_publishes_emr_and_pacs_reads_it(base_url):
 def test_an_unreachable_deployment_is_an_error():
     result = run("simulate_pacs.py", "--url", f"http://127.0.0.1:{free_port()}", "ping")
     assert result.returncode == 2 and "ERROR" in result.stderr
+
+
+def test_wrong_credentials_are_said_once_up_front_with_what_to_check(base_url):
+    wrong = {**CREDENTIALS, "HIS_PACS_HIS_PASSWORD": "not-the-password"}
+    result = run("scenarios.py", "--url", base_url, credentials=wrong)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "a. " not in result.stdout  # no case was played
+    assert f"HIS system {HIS_USER}: AuthenticationFailed" in result.stderr
+    assert "systems list" in result.stderr and result.stderr.count("AuthenticationFailed") == 1
+    bench = run("bench.py", "--url", base_url, "--rounds", "1", credentials=wrong)
+    assert bench.returncode == 2 and "HIS credentials: AuthenticationFailed" in bench.stderr
+    single = run("simulate_his.py", "--url", base_url, "ping", credentials=wrong)
+    assert single.returncode == 1 and "systems list" in single.stderr
+
+
+def test_the_retry_hint_is_the_command_that_repeats_the_request(base_url):
+    application_no = unique("QA")
+    assert run("simulate_his.py", "--url", base_url, "submit", "--application-no", application_no).returncode == 0
+    first = run("simulate_his.py", "--url", base_url, "--password", HIS_PASSWORD, "pay", application_no,
+                "--amount", "150.00")
+    assert first.returncode == 0, first.stderr
+    [hint] = [line for line in first.stdout.splitlines() if line.startswith("(to retry the same request: ")]
+    command = hint.removeprefix("(to retry the same request: ").removesuffix(")")
+    assert HIS_PASSWORD not in command  # the variables give it, never the hint
+    import shlex
+
+    words = shlex.split(command)
+    assert words[0] == "simulate_his.py" and "--paid-at" in words and "--message-id" in words
+    again = run(*words)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split("\n", 2)[2] == first.stdout.split("\n", 2)[2]  # the same answer: a replay
+
+
+def test_a_closed_pipe_ends_quietly(base_url):
+    """`simulate_pacs.py worklist | head -1`: the reader is gone before the script writes."""
+    env = {key: value for key, value in os.environ.items() if key not in CREDENTIALS}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        writer = subprocess.run([sys.executable, str(SCRIPTS / "simulate_pacs.py"), "--url", base_url, "worklist"],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, cwd=ROOT,
+                                env={**env, **CREDENTIALS})
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in writer.stderr and "BrokenPipe" not in writer.stderr, writer.stderr
+    assert writer.returncode == 0
+
+
+def test_charges_takes_the_application_no_like_get_and_reports(base_url):
+    application_no = unique("QA")
+    assert run("simulate_his.py", "--url", base_url, "submit", "--application-no", application_no).returncode == 0
+    assert run("simulate_his.py", "--url", base_url, "pay", application_no, "--amount", "150.00").returncode == 0
+    positional = run("simulate_his.py", "--url", base_url, "charges", application_no)
+    assert positional.returncode == 0, positional.stderr
+    assert "150.00" in positional.stdout and "PAYMENT" in positional.stdout
+    spelled = run("simulate_his.py", "--url", base_url, "charges", "--application-no", application_no)
+    assert spelled.stdout == positional.stdout
+    neither = run("simulate_his.py", "--url", base_url, "charges")
+    assert neither.returncode == 2 and "give APPLICATION_NO or --patient-id" in neither.stderr

@@ -48,6 +48,35 @@ def test_refunding_the_remainder_returns_exactly_what_is_left():
                                  refunded_q="2", refunded_a="0.68"), D("1"), "1") == D("0.33")
 
 
+def refund_in_pieces(line: LineBalance, pieces: list[D]) -> LineBalance:
+    for piece in pieces:
+        amount = refund_amount(line, piece, "1")
+        line = LineBalance(line.quantity, line.unit_price, line.amount,
+                           line.refunded_quantity + piece, line.refunded_amount + amount)
+    return line
+
+
+def test_small_refunds_sum_to_the_value_of_the_quantity_refunded():
+    line = balance(quantity="1", price="33.33", amount="33.33")
+    after = refund_in_pieces(line, [D("0.005")] * 20)
+    assert after.refunded_quantity == D("0.100")
+    assert after.refunded_amount == D("3.33")  # 0.1 unit of 33.33, not 20 x 0.17
+    rest = refund_in_pieces(after, [D("0.005")] * 180)
+    assert (rest.remaining_quantity, rest.remaining_amount) == (D("0"), D("0"))
+
+
+@pytest.mark.parametrize("price,pieces", [
+    ("33.33", ["0.005"] * 7 + ["0.333", "0.001"]),
+    ("0.01", ["0.001"] * 9),
+    ("19.99", ["0.125", "0.125", "0.250", "0.003"]),
+])
+def test_every_prefix_of_refunds_is_worth_its_quantity(price, pieces):
+    line = balance(quantity="1", price=price, amount=price)
+    for count in range(1, len(pieces) + 1):
+        after = refund_in_pieces(line, [D(p) for p in pieces[:count]])
+        assert after.refunded_amount == (after.refunded_quantity * D(price)).quantize(D("0.01"), "ROUND_HALF_UP")
+
+
 def test_refund_cannot_exceed_the_remainder():
     with pytest.raises(errors.RefundExceedsCharge):
         refund_amount(balance(refunded_q="2.5", refunded_a="0.83"), D("0.6"), "1")

@@ -14,6 +14,11 @@ def test_defaults():
     assert settings.database_url is None
 
 
+def test_the_database_timeout_is_read():
+    assert Settings.from_env({}).db_timeout_seconds == 5
+    assert Settings.from_env({"HIS_PACS_DB_TIMEOUT_SECONDS": "2"}).db_timeout_seconds == 2
+
+
 def test_charge_point_per_department():
     settings = Settings.from_env({
         "HIS_PACS_CHARGE_POINT": "pacs_register",
@@ -35,6 +40,8 @@ def test_charge_point_per_department():
     {"HIS_PACS_SECRET_KEY": "YWJj"},  # base64, but not 32 bytes
     {"HIS_PACS_PUBLIC_URL": "his-pacs.example"},
     {"HIS_PACS_AUTH": "maybe"},
+    {"HIS_PACS_DB_TIMEOUT_SECONDS": "0"},
+    {"HIS_PACS_DB_TIMEOUT_SECONDS": "soon"},
 ])
 def test_bad_settings_are_refused_with_their_name(env):
     with pytest.raises(ConfigError) as err:
