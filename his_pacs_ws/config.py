@@ -185,7 +185,7 @@ class Settings:
 
     def validate(self) -> None:
         try:
-            self.tz
+            self.tz  # noqa: B018  (the property raises for an unknown zone)
         except Exception:
             raise ConfigError(f"HIS_PACS_TIMEZONE: unknown time zone {self.timezone!r}") from None
         if self.critical_ack_minutes <= 0:

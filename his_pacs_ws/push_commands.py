@@ -51,7 +51,10 @@ def register(commands, systems, database_options) -> None:
     resume = queue.add_parser("resume", help="deliver to a paused system again")
     resume.add_argument("name")
     resume.set_defaults(run=cmd_pause, paused=False)
-    for parser in (callback, off, deliver, listing, show, retry, pause, resume):
+    prune = queue.add_parser("prune", help="forget delivered notifications older than DAYS (failed ones stay)")
+    prune.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    prune.set_defaults(run=cmd_prune)
+    for parser in (callback, off, deliver, listing, show, retry, pause, resume, prune):
         database_options(parser)
 
 
@@ -198,3 +201,19 @@ def cmd_pause(settings: Settings, args) -> int:
     return _admin()._system_command(
         settings, lambda context, _: set_paused(context.uow(), args.name, args.paused),
         f"deliveries to {args.name} {'paused: they wait until resumed' if args.paused else 'resumed'}")
+
+
+def cmd_prune(settings: Settings, args) -> int:
+    from datetime import timezone
+
+    from his_pacs_ws.services.deliveries import prune
+
+    admin = _admin()
+    if args.older_than < 0:
+        return admin._fail("--older-than takes a number of days, 0 or more", 2)
+    before = datetime.now(timezone.utc) - timedelta(days=args.older_than)
+    with admin._database(settings) as context:
+        count = prune(context.uow(), before)
+    print(f"forgot {count} notifications delivered more than {args.older_than} days ago; "
+          "their exchanges stay in the message record")
+    return 0

@@ -76,11 +76,9 @@ def receiver(arrivals: Arrivals) -> ThreadingHTTPServer:
                 if number:
                     arrivals.first.setdefault(number.group(1).decode(), at)
             answer = ANSWER.format(op=op).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            # one write: headers and body apart would wait on the client's delayed ACK
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
 
         def log_message(self, *args):
             pass

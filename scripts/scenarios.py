@@ -202,6 +202,7 @@ class Hospital:
                    "Findings": FINDINGS, "Impression": impression, **fields}
         if result_status in ("FINAL", "CORRECTED"):
             request.update(VerifyingDoctor=DIRECTOR, VerifiedAt=now())
+            request.setdefault("Positive", True)
         return request
 
     def push_report(self, *args, **fields):

@@ -12,7 +12,7 @@ Examples:
   simulate_pacs.py status A123 REGISTERED --accession-no ACC001
   simulate_pacs.py charge A123 --item FILM01:胶片:10.00:2
   simulate_pacs.py refund A123 --line 12:1 --reason 设备故障，主任批准免费
-  simulate_pacs.py report A123 FINAL --report-no R1 --impression 腔隙性脑梗死 --image-url http://pacs/wado?1
+  simulate_pacs.py report A123 FINAL --no-positive --report-no R1 --impression 腔隙性脑梗死 --image-url http://pacs/wado?1
   simulate_pacs.py critical A123 --finding 左侧大量气胸   # then: critical-values --application-no A123
   simulate_pacs.py emr P001 --scope ALL_VISITS --include-orders
   simulate_pacs.py emr P001 --application-no A123   # the patient id comes first, also here
@@ -120,7 +120,7 @@ def build_parser():
     report.add_argument("--accession-no")
     report.add_argument("--findings", default="脑实质内未见异常密度影，脑室系统未见扩大，中线结构居中。")
     report.add_argument("--impression", default="头颅CT平扫未见明显异常")
-    report.add_argument("--positive", action=argparse.BooleanOptionalAction, help="positive finding (阳性)")
+    report.add_argument("--positive", action=argparse.BooleanOptionalAction, help="positive finding (阳性), or --no-positive (阴性); FINAL and CORRECTED need one")
     report.add_argument("--study-uid", help="StudyInstanceUid")
     report.add_argument("--viewer-url")
     report.add_argument("--image-url", action="append", default=[], help="repeatable")

@@ -13,20 +13,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from his_pacs_ws.db import migrate
-from his_pacs_ws.db.engine import make_engine, normalize_url, session_factory
+from his_pacs_ws.db.engine import embedded_server, make_engine, normalize_url, session_factory
 
 
 def _admin_url(tmp_root: Path) -> tuple[str, object]:
     configured = os.environ.get("HIS_PACS_TEST_DATABASE_URL")
     if configured:
         return normalize_url(configured), None
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver
-
-    server = pgserver.get_server(tmp_root / "pgdata", cleanup_mode="delete")
+    server = embedded_server(tmp_root / "pgdata", cleanup_mode="delete")
     return normalize_url(server.get_uri()), server
 
 

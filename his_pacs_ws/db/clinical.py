@@ -94,9 +94,21 @@ class CriticalValueRepository:
 
     def get(self, number: str, *, for_update: bool = False) -> CriticalValue | None:
         stmt = select(CriticalValue).where(CriticalValue.critical_value_no == number)
-        if for_update:
-            stmt = stmt.with_for_update()
+        if for_update:  # and read again: a plain get earlier in the transaction may be stale
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(stmt).one_or_none()
+
+    def lock(self, pk: int) -> CriticalValue:
+        return self.session.scalars(select(CriticalValue).where(CriticalValue.id == pk).with_for_update()
+                                    .execution_options(populate_existing=True)).one()
+
+    def overdue(self, at, limit: int) -> list[tuple[int, int]]:
+        """(id, application id) of values past their deadline, unreceived, not yet escalated."""
+        return [tuple(row) for row in self.session.execute(
+            select(CriticalValue.id, CriticalValue.application_pk)
+            .where(CriticalValue.status == "RAISED", CriticalValue.ack_deadline < at,
+                   CriticalValue.overdue_notified_at.is_(None))
+            .order_by(CriticalValue.ack_deadline).limit(limit))]
 
     def get_by_pk(self, pk: int) -> CriticalValue:
         return self.session.get_one(CriticalValue, pk)

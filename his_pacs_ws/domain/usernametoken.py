@@ -44,6 +44,8 @@ def digest(nonce: bytes, created_text: str, password: str) -> str:
 
 def check_password(token: Token, secret: str) -> None:
     if token.password_type == PASSWORD_DIGEST:
+        if token.nonce is None or token.created_text is None:  # whether or not check_fresh ran
+            raise TokenRefused("a digest token needs Nonce and Created")
         expected = digest(token.nonce, token.created_text, secret)
     elif token.password_type == PASSWORD_TEXT:
         expected = secret

@@ -98,7 +98,9 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
     })
     if pk is None:
         # Another request inserted this ApplicationNo a moment ago; compare with it.
-        return uow.applications.get(req["application_no"])
+        existing = uow.applications.get(req["application_no"])
+        assert existing is not None
+        return existing
     uow.applications.add_items(pk, req["items"])
     app = uow.applications.get_by_pk(pk)
     record_event(uow, app, event="SUBMITTED", status=Status.NEW, occurred_at=req["ordered_at"],

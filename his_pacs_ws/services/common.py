@@ -45,6 +45,19 @@ def without(request: dict, *keys: str) -> dict:
     return {k: v for k, v in request.items() if k not in keys}
 
 
+def in_batches(uow, step, batch: int) -> int:
+    """Run ``step(uow, batch)`` in one short transaction after another until it does less
+    than a batch (so a running server is never held up); the total it did."""
+    total = 0
+    while True:
+        with uow:
+            count = step(uow, batch)
+            uow.commit()
+        total += count
+        if count < batch:
+            return total
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 

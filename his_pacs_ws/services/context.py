@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import Engine, UnitOfWork, make_engine, session_factory
@@ -13,7 +14,7 @@ from his_pacs_ws.db.repositories import record_call
 class Context:
     settings: Settings
     engine: Engine | None = None
-    _sessions: object = field(init=False, default=None)
+    _sessions: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.engine is not None:
@@ -33,6 +34,8 @@ class Context:
 
     def record_call(self, **values) -> None:
         """One call record, in a transaction of its own: it outlives a rolled-back call."""
+        if self.engine is None:
+            raise RuntimeError("this context has no database")
         record_call(self.engine, values)
 
 

@@ -77,11 +77,14 @@ def raise_critical_value(uow: UnitOfWork, settings: Settings, caller: Caller, re
         })
         if pk is None:
             existing = uow.critical_values.get(req["critical_value_no"])
+            assert existing is not None  # the row that won the insert
             if existing.request_hash != content:
                 raise CriticalValueExists(
                     f"critical value {req['critical_value_no']} exists with different content")
             return {"critical_value": critical_value_record(existing, app.application_no)}
-        record = critical_value_record(uow.critical_values.get_by_pk(pk), app.application_no)
+        stored = uow.critical_values.get_by_pk(pk)
+        assert stored is not None  # inserted just now
+        record = critical_value_record(stored, app.application_no)
         outbox.critical_value(uow, Notification.CRITICAL_VALUE_RAISED, app, record,
                               occurred_at=req["reported_at"], origin=caller.name)
         return {"critical_value": record}
@@ -90,10 +93,13 @@ def raise_critical_value(uow: UnitOfWork, settings: Settings, caller: Caller, re
 
 
 def _load(uow: UnitOfWork, number: str) -> CriticalValue:
-    cv = uow.critical_values.get(number, for_update=True)
+    """The value, row-locked after its application: every path locks the application
+    first (raising one does too), so two of them never wait for each other in a circle."""
+    cv = uow.critical_values.get(number)
     if cv is None:
         raise CriticalValueNotFound(f"critical value {number} does not exist")
-    return cv
+    uow.outbox.lock_application(cv.application_pk)
+    return uow.critical_values.lock(cv.id)
 
 
 def _changed(uow: UnitOfWork, cv: CriticalValue, kind: Notification, at: datetime, origin: str | None) -> dict:
@@ -160,13 +166,17 @@ def notify_overdue(uow: UnitOfWork, settings: Settings, *, limit: int = 100) -> 
     with uow:
         if not uow.outbox.try_overdue_lock():
             return 0
-        at = now()
-        ids = uow.outbox.claim_overdue(at, limit)
-        for pk in ids:
-            cv = uow.critical_values.get_by_pk(pk)
+        at, escalated = now(), 0
+        for pk, application_pk in uow.critical_values.overdue(at, limit):
+            uow.outbox.lock_application(application_pk)  # the application first, as every path does
+            cv = uow.critical_values.lock(pk)
+            if cv.status != CriticalStatus.RAISED.value or cv.overdue_notified_at is not None:
+                continue  # received (or escalated) meanwhile
+            cv.overdue_notified_at = at
             _changed(uow, cv, Notification.CRITICAL_VALUE_OVERDUE, cv.ack_deadline, origin=None)
+            escalated += 1
         uow.commit()
-        return len(ids)
+        return escalated
 
 
 def query_critical_values(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:

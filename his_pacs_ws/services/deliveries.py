@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain.access import Role
 from his_pacs_ws.domain.notifications import DeliveryStatus, Notification, parse_events, receives
+from his_pacs_ws.services.common import in_batches
 from his_pacs_ws.services.secrets import SecretBox
 from his_pacs_ws.services.systems import SystemCommandError, _get
 
@@ -152,7 +153,7 @@ def retry(uow: UnitOfWork, delivery_id: int, max_age: timedelta) -> dict:
 
 def retry_failed(uow: UnitOfWork, system: str, max_age: timedelta) -> int:
     with uow:
-        pk = _system_pk(uow, system)
+        pk = _get(uow, system).id
         if uow.outbox.endpoint(pk) is None:
             raise SystemCommandError(f"system {system} has no callback: set one first")
         count = uow.outbox.reopen(uow.outbox.failed_of(pk), uow.outbox.expire_after(max_age))
@@ -164,12 +165,17 @@ def retry_failed(uow: UnitOfWork, system: str, max_age: timedelta) -> int:
 def set_paused(uow: UnitOfWork, system: str, paused: bool) -> None:
     """A paused receiver keeps its queue and gets nothing until resumed."""
     with uow:
-        pk = _system_pk(uow, system)
+        pk = _get(uow, system).id
         if not uow.outbox.set_paused(pk, paused):
             raise SystemCommandError(f"system {system} has no callback")
         if not paused:
             uow.outbox.wake()
         uow.commit()
+
+
+def prune(uow: UnitOfWork, before, batch: int = 5000) -> int:
+    """Delivered notifications older than ``before``, dropped in short transactions."""
+    return in_batches(uow, lambda u, n: u.outbox.prune(before, n), batch)
 
 
 def message_id(sequence: int) -> str:

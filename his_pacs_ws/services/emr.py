@@ -68,6 +68,7 @@ def _document(uow: UnitOfWork, patient_pk: int, visit_pk: int, doc: dict) -> boo
     if uow.emr.insert_document({"document_id": doc["document_id"], **values}) is not None:
         return True
     existing = uow.emr.document(doc["document_id"], for_update=True)
+    assert existing is not None  # the row that won the insert
     if existing.patient_pk != patient_pk:
         raise PatientMismatch(f"document {doc['document_id']} belongs to another patient")
     if existing.version >= version:
@@ -88,6 +89,7 @@ def _order(uow: UnitOfWork, patient_pk: int, visit_pk: int, order: dict) -> None
     if uow.emr.insert_order({"order_no": order["order_no"], **values}) is not None:
         return
     existing = uow.emr.order(order["order_no"], for_update=True)
+    assert existing is not None  # the row that won the insert
     if existing.patient_pk != patient_pk:
         raise PatientMismatch(f"order {order['order_no']} belongs to another patient")
     for key, value in values.items():
@@ -104,8 +106,8 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict
         patient = uow.emr.patient(request["patient_id"])
         if patient is None:
             raise PatientNotFound("no records of this patient have been published")
-        if caller.departments is not None and not uow.applications.patient_has_application_in(
-                patient.id, caller.department_list):
+        departments = caller.department_list
+        if departments is not None and not uow.applications.patient_has_application_in(patient.id, departments):
             raise AccessDenied("this system serves no department that examines this patient")
         visits = uow.emr.visits_of(patient.id)
         if scope == "CURRENT_VISIT":

@@ -202,7 +202,7 @@ def process_next(context) -> bool:
             "duration_ms": Decimal(str(round((time.perf_counter() - started) * 1000, 2))),
             "replayed": replayed, "remote_addr": f"pacs_inbox:{row.id}",
             "request_body": _body(columns),
-            "response_body": _body({"fault_code": error[0], "fault_message": error[1]} if error else result),
+            "response_body": _body({"fault_code": error[0], "fault_message": error[1]} if error else result or {}),
         })
         row.state = "REFUSED" if error else "PROCESSED"
         row.processed_at = now

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
-from his_pacs_ws.db.models import Application
+from his_pacs_ws.db.models import Application, RefundLine
 from his_pacs_ws.db.repositories import LedgerScope, LineWithRefunds
 from his_pacs_ws.domain import billing
 from his_pacs_ws.domain.access import Caller, Role
@@ -68,7 +68,8 @@ def reverse_all(uow: UnitOfWork, app: Application, source: RefundSource, at: dat
                 reason: str, operator: dict | None, origin: str | None,
                 triggers: set[Trigger] | None = None) -> list[LineWithRefunds]:
     """Refund whatever remains of the application's lines (optionally only some triggers)."""
-    reversed_lines, refunds = [], []
+    reversed_lines: list = []
+    refunds: list[tuple[RefundLine, str | None]] = []
     for entry in uow.ledger.lines(app.id):
         if triggers is not None and Trigger(entry.line.trigger) not in triggers:
             continue
@@ -113,6 +114,7 @@ def charge(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
         )
         if pk is None:
             existing = uow.ledger.charge_request(req["charge_request_no"])
+            assert existing is not None  # the row that won the insert
             if existing.request_hash != content:
                 raise ChargeRequestExists(
                     f"ChargeRequestNo {req['charge_request_no']} exists with different content"
@@ -142,6 +144,7 @@ def refund(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
         )
         if pk is None:
             existing = uow.ledger.refund_request(req["refund_request_no"])
+            assert existing is not None  # the row that won the insert
             if existing.request_hash != content:
                 raise RefundRequestExists(
                     f"RefundRequestNo {req['refund_request_no']} exists with different content"

@@ -24,6 +24,7 @@ from his_pacs_ws.services.common import (
 def released(uow: UnitOfWork, app: Application, *, origin: str | None) -> None:
     """PACS learns of a paid or sent application: everything its worklist needs."""
     detail = application_detail(app, uow.applications.items([app.id])[app.id])
+    assert app.released_at is not None  # called as it is released
     emit(uow, Notification.APPLICATION_RELEASED, app, {"application": detail},
          origin=origin, occurred_at=app.released_at)
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.records import CallFilter
+from his_pacs_ws.services.common import in_batches
 
 PRUNE_BATCH = 5000
 
@@ -37,11 +38,4 @@ def show_call(uow: UnitOfWork, record_id: int) -> dict | None:
 def prune_bodies(uow: UnitOfWork, before: datetime, batch: int = PRUNE_BATCH) -> int:
     """Drop old request and response bodies in batches (one short transaction each, so the
     service keeps writing records meanwhile); the metadata stays searchable."""
-    total = 0
-    while True:
-        with uow:
-            count = uow.calls.prune_bodies(before, batch)
-            uow.commit()
-        total += count
-        if count < batch:
-            return total
+    return in_batches(uow, lambda u, n: u.calls.prune_bodies(before, n), batch)

@@ -61,7 +61,7 @@ def push_report(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
 
     def rule(uow: UnitOfWork, req: dict) -> dict:
         result = ResultStatus(req["result_status"])
-        check_verification(result, req.get("verifying_doctor"), req.get("verified_at"))
+        check_verification(result, req.get("verifying_doctor"), req.get("verified_at"), req.get("positive"))
         app = load_for_pacs(uow, req["application_no"], caller)
         uow.reports.lock(req["report_no"])  # pushes of one ReportNo, even for two applications, take turns
         versions = uow.reports.versions(req["report_no"])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -133,7 +134,13 @@ class Dispatcher:
             start_response("405 Method Not Allowed", [("Content-Type", "text/plain"), ("Allow", "POST")])
             return [b"POST SOAP requests here; the WSDL is at ?wsdl\n"]
         document = self._wsdl_templates[path].replace(WSDL_PLACEHOLDER.encode(), _base_url(environ, self.runtime.settings).encode())
-        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(document)))])
+        # The same bytes from every worker, so a client (or proxy) can revalidate its copy.
+        etag = f'"{hashlib.sha256(document).hexdigest()[:32]}"'
+        headers = [("ETag", etag), ("Cache-Control", "no-cache")]
+        if etag in [t.strip() for t in environ.get("HTTP_IF_NONE_MATCH", "").split(",")]:
+            start_response("304 Not Modified", headers)
+            return []
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(document))), *headers])
         return [document]
 
     def _call(self, environ, start_response, role: Role, endpoint: Endpoint):

@@ -108,6 +108,18 @@ REQUEST_TYPES = {
     Notification.CRITICAL_VALUE_UPDATED: _named(CriticalValueNotificationRequest, "CriticalValueUpdatedRequest"),
 }
 RESULT_TYPES = {kind: _result(f"{kind.value}Result") for kind in Notification}
+# The wsdl:documentation of each callback operation
+OPERATION_DOCS = {
+    Notification.APPLICATION_STATUS_CHANGED: "申请单状态变化（含当前状态）/ An application's status changed (with its current state).",
+    Notification.REPORT_PUBLISHED: "检查报告发布或更正 / An exam report was issued or corrected.",
+    Notification.CHARGES_POSTED: "住院费用计入或冲销 / Inpatient charges were posted or reversed.",
+    Notification.CRITICAL_VALUE_RAISED: "PACS 上报了危急值 / PACS raised a critical value.",
+    Notification.CRITICAL_VALUE_REVOKED: "PACS 撤销了危急值 / PACS revoked a critical value.",
+    Notification.CRITICAL_VALUE_OVERDUE: "危急值超时未接收 / A critical value was not received in time.",
+    Notification.APPLICATION_RELEASED: "申请单已缴费或已发送，进入工作列表 / An application was paid or sent: it is on the worklist.",
+    Notification.APPLICATION_CANCELLED: "申请单已撤销 / An application was cancelled.",
+    Notification.CRITICAL_VALUE_UPDATED: "危急值闭环有了新进展 / A critical value's closed loop moved on.",
+}
 
 
 def _callback_service(name: str, doc: str, kinds: list[Notification]):
@@ -118,6 +130,7 @@ def _callback_service(name: str, doc: str, kinds: list[Notification]):
             raise NotImplementedError(f"{kind.value} is implemented by the partner, not here")
 
         method.__name__ = kind.value
+        method.__doc__ = OPERATION_DOCS[kind]
         return operation(REQUEST_TYPES[kind], RESULT_TYPES[kind])(method)
 
     return type(name, (ServiceBase,), {"__doc__": doc, **{k.value: make(k) for k in kinds}})

@@ -39,27 +39,28 @@ def _array_member(cls):
     return member
 
 
-def to_plain(value: Any, cls, tz: tzinfo) -> Any:
-    """A deserialized spyne value as plain data."""
+def to_plain(value: Any, cls, tz: tzinfo, name: str = "") -> Any:
+    """A deserialized spyne value as plain data (``name``: the element, for faults)."""
     if value is None:
         return None
     if _is_array(cls):
         member = _array_member(cls)
-        return [to_plain(v, member, tz) for v in value]
+        return [to_plain(v, member, tz, name) for v in value]
     if isinstance(cls, type) and issubclass(cls, ComplexModelBase):
         result = {}
-        for name, field in cls.get_flat_type_info(cls).items():
-            field_value = getattr(value, name, None)
+        for field_name, field in cls.get_flat_type_info(cls).items():
+            field_value = getattr(value, field_name, None)
             if field_value is not None:
-                result[snake(name)] = to_plain(field_value, field, tz)
+                result[snake(field_name)] = to_plain(field_value, field, tz, field_name)
         return result
-    if isinstance(value, datetime):
-        if not FIRST_YEAR <= value.year <= LAST_YEAR:
-            # e.g. .NET's DateTime.MinValue for a time never set; also, zones had odd local
-            # mean time offsets before 1901 that xs:dateTime cannot carry
-            raise SchemaValidationError(f"a date-time before {FIRST_YEAR} or after {LAST_YEAR} is not accepted")
-        if value.tzinfo is None:
-            return value.replace(tzinfo=tz)
+    if isinstance(value, date) and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        # e.g. 0001-01-01T00:00:00, .NET's DateTime.MinValue for a value never set; also,
+        # zones had odd local mean time offsets before 1901 that xs:dateTime cannot carry
+        raise SchemaValidationError(
+            f"Element '{name}': a date before {FIRST_YEAR} or after {LAST_YEAR} is not accepted"
+            + (" (0001-01-01 is .NET's DateTime.MinValue: a value never set)" if value.year == 1 else ""))
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=tz)
     return value
 
 

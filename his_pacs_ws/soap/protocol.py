@@ -1,10 +1,12 @@
 """spyne, adapted: its error paths mapped to contract faults, its logging kept free of
-request content, multiref off, and fault envelopes for errors spyne never sees."""
+request content, multiref off, its WSDL shaped for every stack (soap/wsdl.py), and fault
+envelopes for errors spyne never sees."""
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timezone
 
 from lxml import etree
 from spyne import Application, Fault
@@ -15,6 +17,7 @@ from his_pacs_ws.services.context import Context
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
 from his_pacs_ws.soap.services import CallState
 from his_pacs_ws.soap.types import TNS
+from his_pacs_ws.soap.wsdl import finish
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,24 @@ def contract_fault(error: Exception) -> Fault:
     return internal_error()
 
 
+_DATE_LIKE = re.compile(r"^\s*-?\d{4,}-\d\d-\d\d")
+
+
+def unreadable_element(body) -> str | None:
+    """The first element holding a date or date-time Python cannot read (hour 24, a year
+    beyond 1..9999 or one that an offset pushes there), to name it in the fault."""
+    for node in body.iter() if body is not None else ():
+        if not isinstance(node.tag, str) or len(node) or not node.text or not _DATE_LIKE.match(node.text):
+            continue
+        try:
+            value = datetime.fromisoformat(node.text.strip().replace("Z", "+00:00"))
+            if value.tzinfo is not None:
+                value.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            return etree.QName(node).localname
+    return None
+
+
 class Endpoint(WsgiApplication):
     """spyne's WSGI server with its error paths mapped to contract faults."""
 
@@ -98,8 +119,11 @@ class Endpoint(WsgiApplication):
         except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
             log.info("unreadable value in a request: %s", type(exc).__name__)
             ctx.in_object = None
+            where = unreadable_element(ctx.in_body_doc)
             ctx.in_error = ctx.out_error = fault(
-                "SchemaValidationError", "a value in the request cannot be read (a date-time out of range?)")
+                "SchemaValidationError",
+                (f"Element '{where}': " if where else "") + "a value in the request cannot be read "
+                "(a date-time out of range?)")
 
     def handle_error(self, p_ctx, others, error, start_response):
         mapped = contract_fault(error)
@@ -138,7 +162,9 @@ def make_endpoint(service, runtime: Context) -> Endpoint:
     )
     app.runtime = runtime
     app.event_manager.add_listener("method_call", _on_method_call)
-    return Endpoint(app, max_content_length=runtime.settings.max_request_bytes)
+    endpoint = Endpoint(app, max_content_length=runtime.settings.max_request_bytes)
+    endpoint.doc.wsdl11.event_manager.add_listener("wsdl_document_built", finish)
+    return endpoint
 
 
 def fault_envelope(f: Fault) -> bytes:

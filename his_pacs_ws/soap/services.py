@@ -53,6 +53,10 @@ def invoke(ctx, use_case: Callable, request, result_type):
     runtime: Context = ctx.app.runtime
     state: CallState = ctx.udc
     settings = runtime.settings
+    # Noted before the conversion, which may refuse a value: the call record still says what
+    # the call was about.
+    state.message_id = _text(getattr(request, "MessageId", None))
+    state.application_no = _text(getattr(request, "ApplicationNo", None))
     try:
         plain = to_plain(request, type(request), settings.tz) if request is not None else {}
         state.message_id = plain.get("message_id")
@@ -70,6 +74,10 @@ def invoke(ctx, use_case: Callable, request, result_type):
     state.replayed = isinstance(result, Replayed)
     _note_subject(state, result)
     return build(result_type, result, settings.tz)
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _note_subject(state: CallState, result: dict) -> None:
@@ -105,50 +113,62 @@ class HisService(ServiceBase):
 
     @operation(t.SubmitApplicationRequest, t.SubmitApplicationResult)
     def SubmitApplication(ctx, request):
+        """提交检查申请单（状态 NEW）/ Submit an exam application (status NEW)."""
         return invoke(ctx, applications.submit_application, request, t.SubmitApplicationResult)
 
     @operation(t.ConfirmPaymentRequest, t.ConfirmPaymentResult)
     def ConfirmPayment(ctx, request):
+        """门诊缴费确认，申请单发布到 PACS / Confirm the outpatient payment; releases the application to PACS."""
         return invoke(ctx, applications.confirm_payment, request, t.ConfirmPaymentResult)
 
     @operation(t.SendInpatientOrderRequest, t.SendInpatientOrderResult)
     def SendInpatientOrder(ctx, request):
+        """护士发送住院医嘱，申请单发布到 PACS，可能计费 / The nurse sends an inpatient order: releases it to PACS, may charge."""
         return invoke(ctx, applications.send_inpatient_order, request, t.SendInpatientOrderResult)
 
     @operation(t.CancelApplicationRequest, t.CancelApplicationResult)
     def CancelApplication(ctx, request):
+        """登记前撤销申请单，冲销已计费用 / Cancel an application before registration; reverses its charges."""
         return invoke(ctx, applications.cancel_application, request, t.CancelApplicationResult)
 
     @operation(t.GetApplicationRequest, t.GetApplicationResult)
     def GetApplication(ctx, request):
+        """读取申请单、时间线、费用与报告 / Read an application with its timeline, charges and reports."""
         return invoke(ctx, applications.get_application, request, t.GetApplicationResult)
 
     @operation(t.QueryChargesRequest, t.QueryChargesResult)
     def QueryCharges(ctx, request):
+        """查询计费与退费流水 / Query the charge and refund ledger."""
         return invoke(ctx, ledger.query_charges, request, t.QueryChargesResult)
 
     @operation(t.QueryReportsRequest, t.QueryReportsResult)
     def QueryReports(ctx, request):
+        """查询检查报告（默认含既往报告）/ Query exam reports (earlier ones included by default)."""
         return invoke(ctx, reports.query_reports, request, t.QueryReportsResult)
 
     @operation(t.PublishEmrRequest, t.PublishEmrResult)
     def PublishEmr(ctx, request):
+        """发布病历文书与医嘱，供 PACS 调阅 / Publish EMR documents and orders for PACS to read."""
         return invoke(ctx, emr.publish_emr, request, t.PublishEmrResult)
 
     @operation(t.QueryCriticalValuesRequest, t.QueryCriticalValuesResult)
     def QueryCriticalValues(ctx, request):
+        """查询危急值及其闭环进度 / Query critical values and their closed-loop progress."""
         return invoke(ctx, critical_values.query_critical_values, request, t.QueryCriticalValuesResult)
 
     @operation(t.AcknowledgeCriticalValueRequest, t.AcknowledgeCriticalValueResult)
     def AcknowledgeCriticalValue(ctx, request):
+        """接收危急值（复述确认）/ Acknowledge a critical value (read back)."""
         return invoke(ctx, critical_values.acknowledge, request, t.AcknowledgeCriticalValueResult)
 
     @operation(t.RecordCriticalValueHandlingRequest, t.RecordCriticalValueHandlingResult)
     def RecordCriticalValueHandling(ctx, request):
+        """记录危急值处理意见 / Record how a critical value was handled."""
         return invoke(ctx, critical_values.record_handling, request, t.RecordCriticalValueHandlingResult)
 
     @operation(t.PingRequest, t.PingResult, optional_request=True)
     def Ping(ctx, request):
+        """连通性检查：服务版本与服务器时间 / Connectivity check: service version and server time."""
         return invoke(ctx, ping, request, t.PingResult)
 
 
@@ -158,45 +178,55 @@ class PacsService(ServiceBase):
 
     @operation(t.QueryApplicationsRequest, t.QueryApplicationsResult)
     def QueryApplications(ctx, request):
+        """查询检查工作列表（已发布的申请单）/ Query the worklist (released applications)."""
         return invoke(ctx, worklist.query_applications, request, t.QueryApplicationsResult)
 
     @operation(t.ReportStatusRequest, t.ReportStatusResult)
     def ReportStatus(ctx, request):
+        """上报检查进度：预约、登记、检查完成及其撤销 / Report exam progress: scheduled, registered, examined, and their undo."""
         return invoke(ctx, worklist.report_status, request, t.ReportStatusResult)
 
     @operation(t.ChargeRequest, t.ChargeResult)
     def Charge(ctx, request):
+        """PACS 补记费用（住院）/ PACS adds charges (inpatients)."""
         return invoke(ctx, ledger.charge, request, t.ChargeResult)
 
     @operation(t.RefundRequest, t.RefundResult)
     def Refund(ctx, request):
+        """PACS 退费（住院计费行）/ PACS refunds inpatient charge lines."""
         return invoke(ctx, ledger.refund, request, t.RefundResult)
 
     @operation(t.QueryChargesRequest, t.QueryChargesResult)
     def QueryCharges(ctx, request):
-        """The ledger, where PACS finds the ChargeIds it refunds (an addition to v1)."""
+        """查询计费流水，得到要退费的 ChargeId / The ledger, where PACS finds the ChargeIds it refunds (an addition to v1)."""
         return invoke(ctx, ledger.query_charges, request, t.QueryChargesResult)
 
     @operation(t.PushReportRequest, t.PushReportResult)
     def PushReport(ctx, request):
+        """推送检查报告：初步、终审、更正、撤回审核 / Push an exam report: preliminary, final, corrected, withdrawn."""
         return invoke(ctx, reports.push_report, request, t.PushReportResult)
 
     @operation(t.RaiseCriticalValueRequest, t.RaiseCriticalValueResult)
     def RaiseCriticalValue(ctx, request):
+        """上报危急值（双人核对后）/ Raise a critical value (after double check)."""
         return invoke(ctx, critical_values.raise_critical_value, request, t.RaiseCriticalValueResult)
 
     @operation(t.RevokeCriticalValueRequest, t.RevokeCriticalValueResult)
     def RevokeCriticalValue(ctx, request):
+        """撤销误报的危急值（处理前）/ Revoke a critical value raised in error (before it is handled)."""
         return invoke(ctx, critical_values.revoke, request, t.RevokeCriticalValueResult)
 
     @operation(t.QueryCriticalValuesRequest, t.QueryCriticalValuesResult)
     def QueryCriticalValues(ctx, request):
+        """查询危急值及其闭环进度 / Query critical values and their closed-loop progress."""
         return invoke(ctx, critical_values.query_critical_values, request, t.QueryCriticalValuesResult)
 
     @operation(t.QueryEmrRequest, t.QueryEmrResult)
     def QueryEmr(ctx, request):
+        """调阅患者病历文书与医嘱 / Read the patient's EMR documents and orders."""
         return invoke(ctx, emr.query_emr, request, t.QueryEmrResult)
 
     @operation(t.PingRequest, t.PingResult, optional_request=True)
     def Ping(ctx, request):
+        """连通性检查：服务版本与服务器时间 / Connectivity check: service version and server time."""
         return invoke(ctx, ping, request, t.PingResult)

@@ -128,7 +128,7 @@ class Hospital:
                    "reporting_doctor": RADIOLOGIST, "reported_at": T0 + timedelta(minutes=minutes),
                    "findings": "左侧额叶见片状低密度影", "impression": "考虑脑梗死"}
         if result_status in ("FINAL", "CORRECTED"):
-            request.update(verifying_doctor=CHIEF, verified_at=T0 + timedelta(minutes=minutes + 5))
+            request.update(verifying_doctor=CHIEF, verified_at=T0 + timedelta(minutes=minutes + 5), positive=False)
         request.update(extra)
         return reports.push_report(self.uow(), self.settings, PACS, request)
 

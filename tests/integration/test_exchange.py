@@ -288,7 +288,7 @@ def test_reports_and_critical_values_come_through_the_inbox(hospital, partners, 
         message_id=unique("M"), operation="PushReport", application_no=no, report_no=f"R-{no}",
         result_status="FINAL", reporting_doctor_code="RAD01", reporting_doctor_name="赵医生",
         reported_at=T0 + timedelta(minutes=60), verifying_doctor_code="RAD09", verifying_doctor_name="钱主任",
-        verified_at=T0 + timedelta(minutes=65), findings="左侧额叶见片状低密度影", impression="考虑脑梗死",
+        verified_at=T0 + timedelta(minutes=65), findings="左侧额叶见片状低密度影", impression="考虑脑梗死", positive=True,
         image_urls="http://pacs/1.jpg\r\nhttp://pacs/2.jpg\n")
     number = unique("CV")
     raised = partner.write(

@@ -188,3 +188,35 @@ def test_every_notification_written_is_valid_by_its_callback_wsdl(register_charg
         envelope = etree.fromstring(request_body(Notification(row.kind), plain, ZoneInfo("Asia/Shanghai"), None))
         wrapper = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")[0]
         assert schemas[row.target_role].validate(wrapper), (row.kind, schemas[row.target_role].error_log)
+
+
+def test_prune_forgets_delivered_notifications_and_keeps_failed_ones(hospital, sessions):
+    from datetime import datetime, timezone
+
+    from his_pacs_ws.db.engine import UnitOfWork
+
+    number = hospital.released()
+    name = unique("prune")
+    with sessions() as session:
+        events_ = list(session.scalars(text("SELECT id FROM outbox_events WHERE application_no = :no ORDER BY id LIMIT 2"),
+                                        {"no": number}))
+        system = session.execute(text(
+            "INSERT INTO systems (name, role, secret, enabled, auth_failures) VALUES (:n, 'PACS', '\\x00', true, 0) "
+            "RETURNING id"), {"n": name}).scalar_one()
+        for event, (status, delivered) in zip(events_, (("DELIVERED", "2020-01-01"), ("FAILED", None))):
+            session.execute(text(
+                "INSERT INTO deliveries (event_pk, system_pk, application_no, status, priority, attempts, "
+                "next_attempt_at, expires_at, delivered_at) VALUES (:e, :s, :no, :st, 1, 1, now(), now(), :d)"),
+                {"e": event, "s": system, "no": number, "st": status, "d": delivered})
+        session.commit()
+    try:
+        assert deliveries.prune(UnitOfWork(sessions), datetime(2021, 1, 1, tzinfo=timezone.utc)) >= 1
+        with sessions() as session:
+            left = [row[0] for row in session.execute(
+                text("SELECT status FROM deliveries WHERE system_pk = :s"), {"s": system})]
+        assert left == ["FAILED"]
+    finally:  # a row whose secret no key opens: the SOAP tier's server would refuse to start
+        with sessions() as session:
+            session.execute(text("DELETE FROM deliveries WHERE system_pk = :s"), {"s": system})
+            session.execute(text("DELETE FROM systems WHERE id = :s"), {"s": system})
+            session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 from lxml import etree
@@ -145,3 +147,28 @@ def test_page_size_out_of_range(base_url, size):
     fault = parse_fault(post(base_url, body, path="/ws/pacs"))
     assert fault["code"] == "SchemaValidationError"
     assert "PageSize" in fault["faultstring"]
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00", "0001-01-01T00:00:00+08:00", "2024-05-01T24:00:00"])
+def test_an_unreadable_date_time_names_its_element_and_keeps_the_call_keys(base_url, his, engine, value):
+    """.NET sends DateTime.MinValue for a DateTime never set: the fault says which one, and
+    the call record keeps the MessageId and ApplicationNo to find the call by."""
+    no = unique("A")
+    body = submit_envelope(no, ordered_at=value)
+    message_id = re.search(rb"<v1:MessageId>([^<]+)<", body).group(1).decode()
+    fault = parse_fault(post(base_url, body))
+    assert fault["code"] == "SchemaValidationError"
+    assert fault["faultstring"].startswith("Element 'OrderedAt': "), fault["faultstring"]
+    assert_not_stored(his, no)
+    with engine.connect() as conn:
+        record = conn.execute(select(CallRecord.operation, CallRecord.message_id, CallRecord.application_no)
+                              .where(CallRecord.application_no == no, CallRecord.operation == "SubmitApplication")).one()
+    assert record == ("SubmitApplication", message_id, no)
+
+
+def test_a_birth_date_never_set_is_refused_by_name(base_url, his):
+    no = unique("A")
+    fault = parse_fault(post(base_url, submit_envelope(no, patient_extra="<v1:BirthDate>0001-01-01</v1:BirthDate>")))
+    assert fault["code"] == "SchemaValidationError"
+    assert fault["faultstring"].startswith("Element 'BirthDate': ") and "DateTime.MinValue" in fault["faultstring"]
+    assert_not_stored(his, no)

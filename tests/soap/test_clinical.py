@@ -35,6 +35,7 @@ def push(pacs, no, status, report_no, minutes=60, **extra):
     if status in ("FINAL", "CORRECTED"):
         request.setdefault("VerifyingDoctor", CHIEF)
         request.setdefault("VerifiedAt", T0 + timedelta(minutes=minutes + 5))
+        request.setdefault("Positive", False)
     return pacs.PushReport(request=request)
 
 
@@ -90,6 +91,25 @@ def test_final_without_verification_is_a_schema_fault(his, pacs):
                                  "ResultStatus": "FINAL", "ReportingDoctor": RADIOLOGIST, "ReportedAt": T0})
     assert fault_code(missing.value) == "SchemaValidationError"
     assert his.GetApplication(request={"ApplicationNo": no}).Reports is None
+
+
+def test_an_issued_report_must_say_whether_it_is_positive(his, pacs):
+    """A .NET PACS that forgets PositiveSpecified sends no Positive: refused, naming the
+    element, rather than stored as a report that is neither 阳性 nor 阴性."""
+    no = released(his)["ApplicationNo"]
+    request = {"MessageId": unique("M"), "ApplicationNo": no, "ReportNo": unique("R"), "ResultStatus": "FINAL",
+               "ReportingDoctor": RADIOLOGIST, "ReportedAt": T0, "VerifyingDoctor": CHIEF, "VerifiedAt": T0}
+    with pytest.raises(Fault) as missing:
+        pacs.PushReport(request=request)
+    assert fault_code(missing.value) == "SchemaValidationError"
+    assert "Element 'Positive'" in missing.value.message
+    assert his.GetApplication(request={"ApplicationNo": no}).Reports is None
+    preliminary = push(pacs, no, "PRELIMINARY", unique("R"))  # a draft may leave it open
+    assert preliminary.ReportVersion == 1
+    final = push(pacs, no, "FINAL", unique("R"), Positive=True)
+    [report] = [r for r in his.GetApplication(request={"ApplicationNo": no}).Reports.Report
+                if r.Version == final.ReportVersion and r.ResultStatus == "FINAL"]
+    assert report.Positive is True
 
 
 def test_the_critical_value_loop(his, pacs):

@@ -87,7 +87,7 @@ def test_the_workflow_reaches_both_sides(his, pacs, push):
     pacs.PushReport(request={
         "MessageId": unique("M"), "ApplicationNo": number, "ReportNo": unique("R"), "ResultStatus": "FINAL",
         "ReportingDoctor": RADIOLOGIST, "ReportedAt": T0, "VerifyingDoctor": RADIOLOGIST, "VerifiedAt": T0,
-        "Impression": "未见异常", "ImageUrls": {"ImageUrl": ["http://pacs.example/wado?1"]}})
+        "Impression": "未见异常", "Positive": False, "ImageUrls": {"ImageUrl": ["http://pacs.example/wado?1"]}})
     report = his_receiver.wait_for(lambda es: [e for e in es if e["operation"] == "ReportPublished"
                                                and e["application_no"] == number])[0]["request"]["Report"]
     assert report["Impression"] == "未见异常" and report["ImageUrls"]["ImageUrl"] == ["http://pacs.example/wado?1"]

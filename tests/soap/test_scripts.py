@@ -185,7 +185,7 @@ def test_pacs_reports_and_his_reads_the_report(base_url):
     assert preliminary.returncode == 0, preliminary.stderr
     assert "Status: REPORTED" in preliminary.stdout and "ReportVersion: 1" in preliminary.stdout
     assert run(*his, "reports", application_no).stdout.strip() == "(none)"
-    final = run(*report, "FINAL", "--report-no", report_no, "--impression", "腔隙性脑梗死",
+    final = run(*report, "FINAL", "--positive", "--report-no", report_no, "--impression", "腔隙性脑梗死",
                 "--image-url", "http://pacs.example/wado?1", "--image-url", "http://pacs.example/wado?2")
     assert final.returncode == 0, final.stderr
     assert "已完成" in final.stdout and "ReportVersion: 2" in final.stdout
@@ -193,14 +193,14 @@ def test_pacs_reports_and_his_reads_the_report(base_url):
     assert reports.returncode == 0, reports.stderr
     for words in ("ResultStatus: FINAL", "Version: 2", "腔隙性脑梗死", "放射科主任", "- http://pacs.example/wado?2"):
         assert words in reports.stdout
-    again = run(*report, "FINAL", "--report-no", report_no)
+    again = run(*report, "FINAL", "--no-positive", "--report-no", report_no)
     assert again.returncode == 1 and "FAULT InvalidTransition" in again.stderr
 
 
 def test_reports_takes_the_application_no_like_get_or_a_patient_id(base_url):
     patient_id = unique("P")
     application_no = examined(base_url, patient_id)
-    assert run("simulate_pacs.py", "--url", base_url, "report", application_no, "FINAL").returncode == 0
+    assert run("simulate_pacs.py", "--url", base_url, "report", application_no, "FINAL", "--no-positive").returncode == 0
     reports = ["simulate_his.py", "--url", base_url, "reports"]
     by_application, by_patient = run(*reports, application_no), run(*reports, "--patient-id", patient_id)
     assert by_application.returncode == by_patient.returncode == 0, by_application.stderr + by_patient.stderr
