@@ -52,12 +52,14 @@ def _decode(line: str) -> dict:
 
 
 class CallSpool:
-    """One file per worker process under ``directory``; any process replays them all."""
+    """One file per worker process under ``directory``. Each worker replays its own, and
+    the files of workers that are gone (never one that a live worker may append to)."""
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self._lock = threading.Lock()
         self._pending = None  # unknown until the directory is first looked at
+        self._scanned = 0.0
         self.spooled = self.replayed = 0
 
     def _own_file(self) -> Path:
@@ -81,12 +83,16 @@ class CallSpool:
             log.error("call record lost: the spool cannot be written (%s)", type(exc).__name__)
 
     def pending(self) -> bool:
-        if self._pending is None:
-            self._pending = bool(glob.glob(str(self.directory / "calls-*.jsonl")))
+        """Whether a replay has work; the directory is looked at again every 30 seconds,
+        for the files of workers killed since."""
+        if self._pending is None or time.monotonic() - self._scanned > 30:
+            self._scanned = time.monotonic()
+            self._pending = any(self._mine_or_orphaned(path)
+                                for path in glob.glob(str(self.directory / "calls-*.jsonl")))
         return self._pending
 
     def replay(self, engine: Engine) -> int:
-        """Store every spooled record (this process's and any other's); returns how many.
+        """Store the spooled records of this process and of dead ones; returns how many.
         A file is claimed by renaming it, so two processes never replay the same one; a
         record already stored (a replay cut short after its commit) is not stored twice."""
         stored = 0
@@ -94,6 +100,8 @@ class CallSpool:
             self._pending = False
             claimed = []
             for path in sorted(glob.glob(str(self.directory / "calls-*.jsonl"))):
+                if not self._mine_or_orphaned(path):
+                    continue  # a live worker may be appending to it: it replays its own
                 target = f"{path}.replay-{os.getpid()}-{time.monotonic_ns()}"
                 try:
                     os.rename(path, target)
@@ -112,6 +120,19 @@ class CallSpool:
         if stored:
             log.warning("stored %d call records kept in the spool while the database was away", stored)
         return stored
+
+    @staticmethod
+    def _mine_or_orphaned(path: str) -> bool:
+        owner = os.path.basename(path)[len("calls-"):].split(".")[0].split("-")[0]
+        if not owner.isdigit() or int(owner) == os.getpid():
+            return True
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            return True  # its worker is gone (killed, restarted)
+        except PermissionError:
+            return False
+        return False
 
     def _replay_file(self, engine: Engine, path: str) -> int:
         with open(path, encoding="utf-8") as spool:

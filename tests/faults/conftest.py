@@ -83,6 +83,8 @@ def pg():
 @pytest.fixture(scope="module")
 def served(pg, tmp_path_factory):
     home = tmp_path_factory.mktemp("faults")
+    migrated = run_cli("migrate", "--database-url", pg.url, env={**os.environ, "HIS_PACS_DATA_DIR": str(home)})
+    assert migrated.returncode == 0, migrated.stderr  # administration commands never create a schema
     for name, password, options in SYSTEMS:
         added = run_cli("systems", "add", name, *options, "--password-stdin", "--database-url", pg.url,
                         env={**os.environ, "HIS_PACS_DATA_DIR": str(home)}, stdin=password + "\n")

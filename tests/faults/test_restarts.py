@@ -120,24 +120,15 @@ def test_database_stopped_crashed_and_restarted_under_load(served):
     recoveries = {}
     with Workload(served.url) as work:
         time.sleep(1.5)
-        served.pg.stop()
-        time.sleep(1.5)
-        served.pg.start()
-        started = time.monotonic()
-        served.pg.wait_ready()
-        time.sleep(2)
-        recoveries["stop/start"] = work.first_ok_after(started)
-        served.pg.crash()
-        time.sleep(1)
-        served.pg.start()
-        started = time.monotonic()
-        served.pg.wait_ready()
-        time.sleep(2)
-        recoveries["crash"] = work.first_ok_after(started)
-        started = time.monotonic()
-        served.pg.restart()
-        time.sleep(2)
-        recoveries["restart"] = work.first_ok_after(started)
+        for name, down, pause in [("stop/start", served.pg.stop, 1.5), ("crash", served.pg.crash, 1.0),
+                                  ("restart", None, 0.0)]:
+            if down is not None:
+                down()
+                time.sleep(pause)
+            started = time.monotonic()  # from the moment PostgreSQL is started again
+            served.pg.restart() if down is None else (served.pg.start(), served.pg.wait_ready())
+            time.sleep(2)
+            recoveries[name] = work.first_ok_after(started)
     figures = check_exactly_once_and_recorded(served, work, since)
     by_message = figures.pop("recorded_by_message")
     answered = Counter(key for _, op, key, a in work.answers
@@ -176,18 +167,25 @@ def test_workers_killed_under_load(served):
 
 def test_serve_waits_for_a_database_that_is_down(pg, served):
     pg.stop()
+    waiting = None
     try:
         waiting = start_server(pg, served.home, workers=1, wait=False, log_name="waiting.log")
-        time.sleep(4)
+        deadline = time.monotonic() + 30
+        while "waiting for the database" not in waiting.log_path.read_text() and time.monotonic() < deadline:
+            assert waiting.process.poll() is None, waiting.log_path.read_text()
+            time.sleep(0.2)
+        time.sleep(3)  # and it keeps waiting
         assert waiting.process.poll() is None, waiting.log_path.read_text()
         log = waiting.log_path.read_text()
         assert "waiting for the database" in log and "Traceback" not in log, log
-    finally:
         pg.start()
         pg.wait_ready()
-    try:
         up = wait_healthy(waiting, 30)
         print(f"\nFIGURES serve waited for the database; healthy {up:.2f} s after it started")
         assert up < 10
-    finally:
-        stop_server(waiting)
+    finally:  # whatever failed, the database is up again and the waiting server gone
+        if pg.process.poll() is not None:
+            pg.start()
+            pg.wait_ready()
+        if waiting is not None:
+            stop_server(waiting)
