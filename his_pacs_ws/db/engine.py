@@ -390,10 +390,16 @@ class UnitOfWork:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self.session.rollback()
-        finally:
-            self.session.close()
-        if exc is not None and is_connection_error(exc):
+            try:
+                self.session.rollback()
+            finally:
+                self.session.close()
+        except Exception as failed:  # the connection died under the rollback itself
+            if not (is_connection_error(failed) or isinstance(failed, pg_errors.OperationalError)):
+                raise
+            if exc is None or not is_connection_error(exc):
+                exc = failed
+        if exc is not None and (is_connection_error(exc) or isinstance(exc, pg_errors.OperationalError)):
             log.warning("database unavailable: %s", type(exc.orig if hasattr(exc, "orig") else exc).__name__)
             if self._breaker is not None and is_unreachable(exc):
                 self._breaker.trip()

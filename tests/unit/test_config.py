@@ -87,3 +87,4 @@ def test_bad_view_mode_settings_are_named(env):
     with pytest.raises(ConfigError) as err:
         Settings.from_env(env)
     assert next(iter(env)) in str(err.value) or "HIS_PACS_VIEWS_LISTEN" in str(err.value)
+
