@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
@@ -391,18 +391,11 @@ _STORE_RESPONSE = (
 _RECORD_CALL = insert(CallRecord)
 
 
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO off")
-
-
 def record_call(engine: Engine, values: dict) -> None:
-    """Store one call record in a transaction of its own: it must outlive a rolled-back call.
-
-    Its commit does not wait for the WAL flush (the use case's own commit did): the record
-    is durable within PostgreSQL's wal_writer_delay (200 ms by default; at most three times
-    that), and only a crash of PostgreSQL itself inside that window can lose it. A flush
-    per record would cost every call a second fsync."""
+    """Store one call record in a transaction of its own: it must outlive a rolled-back
+    call. Its commit waits for the disk: the answer is sent after it, and an answered call
+    is a recorded one even across a crash of PostgreSQL."""
     with engine.begin() as conn:
-        conn.execute(_ASYNC_COMMIT)
         conn.execute(_RECORD_CALL, values)
 
 
