@@ -12,10 +12,10 @@ from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
+from his_pacs_ws.db.raw import Raw, jsonb, raw
 from his_pacs_ws.db.models import (
     Application,
     ApplicationItem,
-    CallRecord,
     ChargeLine,
     ChargeRequest,
     Patient,
@@ -72,6 +72,95 @@ _INSERT_PACKAGES = insert(ApplicationItem.__table__).returning(ApplicationItem._
 _INSERT_EVENT = insert(StatusEvent.__table__)
 
 
+_PATIENT_COLUMNS = ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")
+_VISIT_COLUMNS = ("visit_no", "patient_type", "visit_at", "inpatient_no", "ward_code", "ward_name",
+                  "bed_no", "department_code", "department_name", "diagnosis")
+_SUBMITTED_COLUMNS = (
+    "application_no", "request_hash", "status", "patient_id", "patient_name", "patient_type",
+    "patient_snapshot", "visit_snapshot", "ordering_doctor_code", "ordering_doctor_name",
+    "ordering_department_code", "ordering_department_name", "executing_department_code",
+    "executing_department_name", "ordered_at", "clinical_diagnosis", "clinical_history",
+    "exam_purpose", "priority", "total_amount")
+_ITEM_RECORD = ("item_code text, item_name text, quantity numeric, unit_price numeric, modality text, "
+                "body_part text")
+_ITEM_VALUES = "i.item_code, i.item_name, i.quantity, i.unit_price, i.modality, i.body_part"
+
+
+def _keep_stored(table: str, columns: Sequence[str]) -> str:
+    return ", ".join(f"{c} = coalesce(EXCLUDED.{c}, {table}.{c})" for c in columns)
+
+
+# One round trip for what the ORM did in six: each part runs only if the one before it
+# produced a row (no existing application -> patient -> visit of that patient -> the
+# application -> its items and event). The answer says which stage stopped it.
+_SUBMIT = f"""
+WITH existing AS (
+    SELECT 1 FROM applications WHERE application_no = %(application_no)s
+), patient AS (
+    INSERT INTO patients AS p ({", ".join(_PATIENT_COLUMNS)})
+    SELECT {", ".join(f"%(p_{c})s" for c in _PATIENT_COLUMNS)} WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (patient_id) DO UPDATE SET {_keep_stored("p", _PATIENT_COLUMNS[1:])}, updated_at = now()
+    RETURNING p.id
+), visit AS (
+    INSERT INTO visits AS v (patient_pk, {", ".join(_VISIT_COLUMNS)})
+    SELECT patient.id, {", ".join(f"%(v_{c})s" for c in _VISIT_COLUMNS)} FROM patient
+    ON CONFLICT (visit_no) DO UPDATE SET {_keep_stored("v", _VISIT_COLUMNS[1:])}, updated_at = now()
+        WHERE v.patient_pk = EXCLUDED.patient_pk
+    RETURNING v.id, v.patient_pk
+), application AS (
+    INSERT INTO applications (patient_pk, visit_pk, {", ".join(_SUBMITTED_COLUMNS)})
+    SELECT visit.patient_pk, visit.id, {", ".join(f"%({c})s" for c in _SUBMITTED_COLUMNS)} FROM visit
+    ON CONFLICT (application_no) DO NOTHING
+    RETURNING id, application_no, status, patient_type, accession_no, updated_at
+), top AS (
+    INSERT INTO application_items (application_pk, parent_pk, position, item_code, item_name, quantity,
+                                   unit_price, modality, body_part)
+    SELECT application.id, NULL, i.position, {_ITEM_VALUES}
+    FROM application, jsonb_to_recordset(%(items)s) AS i(position int, {_ITEM_RECORD})
+    RETURNING id, position
+), components AS (
+    INSERT INTO application_items (application_pk, parent_pk, position, item_code, item_name, quantity,
+                                   unit_price, modality, body_part)
+    SELECT application.id, top.id, i.position, {_ITEM_VALUES}
+    FROM application, jsonb_to_recordset(%(components)s) AS i(parent int, position int, {_ITEM_RECORD})
+    JOIN top ON top.position = i.parent
+), event AS (
+    INSERT INTO status_events (application_pk, event, status, applied, occurred_at, operator_code,
+                               operator_name, source)
+    SELECT application.id, 'SUBMITTED', application.status, true, %(ordered_at)s, %(operator_code)s,
+           %(operator_name)s, 'HIS'
+    FROM application
+)
+SELECT EXISTS (SELECT 1 FROM existing), EXISTS (SELECT 1 FROM visit), a.id, a.application_no,
+       a.status, a.patient_type, a.accession_no, a.updated_at
+FROM (SELECT 1) AS answer LEFT JOIN application AS a ON true
+"""
+
+
+def jsonable_items(rows: list[dict]) -> list[dict]:
+    """Item rows as JSON: amounts as exact strings."""
+    return [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows]
+
+
+@dataclass(frozen=True)
+class StoredApplication:
+    """What a submission's answer needs of the row it inserted."""
+
+    id: int
+    application_no: str
+    status: str
+    patient_type: str
+    accession_no: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Submitted:
+    existed: bool  # the ApplicationNo was there already: nothing was written
+    visit_ok: bool  # False: the visit belongs to another patient (roll back)
+    application: StoredApplication | None  # None: existed, or inserted by a racing request
+
+
 @dataclass
 class ApplicationFilter:
     statuses: Sequence[str]
@@ -121,6 +210,26 @@ class ApplicationRepository:
             row = self.session.execute(
                 select(Visit.id, Visit.patient_pk).where(Visit.visit_no == values["visit_no"])).one()
         return row.id, row.patient_pk
+
+    def submit(self, values: dict, patient: dict, visit: dict, items: Sequence[dict]) -> "Submitted":
+        """A new application in one statement: unless ``values["application_no"]`` exists,
+        upsert its patient and visit (a value not given keeps what is stored; a visit
+        never moves to another patient), insert it with its items and its first event."""
+        tops = [{"position": n, **_item_columns(item)} for n, item in enumerate(items)]
+        components = [{"parent": n, "position": sub, **_item_columns(component)}
+                      for n, item in enumerate(items) for sub, component in enumerate(item.get("components") or ())]
+        row = raw(self.session).one(_SUBMIT, {
+            **{f"p_{k}": patient.get(k) for k in _PATIENT_COLUMNS},
+            **{f"v_{k}": visit.get(k) for k in _VISIT_COLUMNS},
+            **{k: values.get(k) for k in _SUBMITTED_COLUMNS},
+            "patient_snapshot": jsonb(values["patient_snapshot"]), "visit_snapshot": jsonb(values["visit_snapshot"]),
+            "items": jsonb(jsonable_items(tops)), "components": jsonb(jsonable_items(components)),
+            "operator_code": values["ordering_doctor_code"], "operator_name": values["ordering_doctor_name"],
+        })
+        assert row is not None  # the statement always answers one row
+        existed, visit_ok, *stored = row
+        return Submitted(existed=existed, visit_ok=visit_ok,
+                         application=StoredApplication(*stored) if stored[0] is not None else None)
 
     def insert(self, values: dict) -> Application | None:
         """The new application as stored (its RETURNING row, no read-back), or None when
@@ -388,15 +497,30 @@ _STORE_RESPONSE = (
     .where(ProcessedMessage.__table__.c.id == bindparam("pk"))
     .values(response=bindparam("response", type_=JSONB))
 )
-_RECORD_CALL = insert(CallRecord)
+_CALL_COLUMNS = ("at", "service", "caller", "operation", "message_id", "application_no", "patient_id",
+                 "outcome", "fault_code", "duration_ms", "replayed", "remote_addr", "request_body",
+                 "response_body")
+_RECORD_CALL = (f"INSERT INTO call_records ({', '.join(_CALL_COLUMNS)}) "
+                f"VALUES ({', '.join(['%s'] * len(_CALL_COLUMNS))})")
 
 
 def record_call(engine: Engine, values: dict) -> None:
     """Store one call record in a transaction of its own: it must outlive a rolled-back
-    call. Its commit waits for the disk: the answer is sent after it, and an answered call
-    is a recorded one even across a crash of PostgreSQL."""
-    with engine.begin() as conn:
-        conn.execute(_RECORD_CALL, values)
+    call. One autocommitted INSERT, whose commit waits for the disk: the answer is sent
+    after it, and an answered call is a recorded one even across a crash of PostgreSQL."""
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        dbapi.autocommit = True
+        try:
+            Raw(conn).run(_RECORD_CALL, [values[column] for column in _CALL_COLUMNS])
+        finally:
+            if not dbapi.closed:
+                dbapi.autocommit = False
+
+
+_CLAIM = ("INSERT INTO processed_messages (caller, message_id, operation, request_hash) "
+          "VALUES (%s, %s, %s, %s) ON CONFLICT (caller, message_id) DO NOTHING RETURNING id")
+_STORE_RESPONSE = "UPDATE processed_messages SET response = %s WHERE id = %s"
 
 
 class MessageRepository:
@@ -404,14 +528,10 @@ class MessageRepository:
         self.session = session
 
     def claim(self, caller: str, message_id: str, operation: str, request_hash: str) -> int | None:
-        """Reserve a MessageId for this transaction; None if it was used already."""
-        return insert_returning_id(
-            self.session,
-            ProcessedMessage,
-            {"caller": caller, "message_id": message_id, "operation": operation,
-             "request_hash": request_hash},
-            ["caller", "message_id"],
-        )
+        """Reserve a MessageId for this transaction; None if it was used already. (A retry
+        racing the original waits here on the unique key until the original ends.)"""
+        row = raw(self.session).one(_CLAIM, (caller, message_id, operation, request_hash))
+        return row[0] if row else None
 
     def get(self, caller: str, message_id: str) -> ProcessedMessage | None:
         return self.session.scalars(
@@ -420,8 +540,11 @@ class MessageRepository:
             )
         ).one_or_none()
 
-    def store_response(self, pk: int, response: dict) -> None:
-        self.session.execute(_STORE_RESPONSE, {"pk": pk, "response": response})
+    def store_response_and_commit(self, pk: int, response: dict) -> None:
+        """Keep the answer for replays and commit, in one round trip."""
+        self.session.flush()  # anything the use case changed through the ORM goes first
+        raw(self.session).commit(_STORE_RESPONSE, (jsonb(response), pk))
+        self.session.commit()
 
     def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,
                      code: str, message: str) -> None:

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
-from his_pacs_ws.db.models import Application
 from his_pacs_ws.domain import billing
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import RefundSource, Trigger
@@ -48,9 +47,16 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
         items = [to_item(i) for i in req.get("items") or []]
         billing.check_items(items)
         content = fingerprint(without(req, "message_id"))
+        submitted = uow.applications.submit(_columns(req, content, billing.total(items)), req["patient"],
+                                            req["visit"], req["items"])
+        if not submitted.existed and not submitted.visit_ok:
+            raise PatientMismatch(f"visit {req['visit']['visit_no']} belongs to another patient")
+        if submitted.application is not None:
+            return {"application": application_state(submitted.application)}
+        # The ApplicationNo was there already, or a racing request inserted it a moment
+        # ago: the same content is the same application, anything else a conflict.
         existing = uow.applications.get(req["application_no"])
-        if existing is None:
-            existing = _insert(uow, req, content, billing.total(items))
+        assert existing is not None
         if existing.request_hash != content:
             raise ApplicationExists(
                 f"application {req['application_no']} exists with different content"
@@ -60,31 +66,20 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
     return run_once(uow, caller, "SubmitApplication", request, rule)
 
 
-def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Application:
-    patient, visit = req["patient"], req["visit"]
-    patient_pk = uow.applications.upsert_patient(
-        {k: patient.get(k) for k in ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")}
-    )
-    visit_pk, owner = uow.applications.upsert_visit(
-        {"patient_pk": patient_pk, **{k: visit.get(k) for k in (
-            "visit_no", "patient_type", "visit_at", "inpatient_no", "ward_code", "ward_name",
-            "bed_no", "department_code", "department_name", "diagnosis")}}
-    )
-    if owner != patient_pk:
-        raise PatientMismatch(f"visit {visit['visit_no']} belongs to another patient")
-    app = uow.applications.insert({
+def _columns(req: dict, content: str, total: Decimal) -> dict:
+    """The application row of a submission."""
+    patient, visit, doctor = req["patient"], req["visit"], req["ordering_doctor"]
+    return {
         "application_no": req["application_no"],
         "request_hash": content,
         "status": Status.NEW.value,
-        "patient_pk": patient_pk,
-        "visit_pk": visit_pk,
         "patient_id": patient["patient_id"],
         "patient_name": patient["name"],
         "patient_type": visit["patient_type"],
         "patient_snapshot": jsonable(patient),
         "visit_snapshot": jsonable(visit),
-        "ordering_doctor_code": req["ordering_doctor"]["code"],
-        "ordering_doctor_name": req["ordering_doctor"]["name"],
+        "ordering_doctor_code": doctor["code"],
+        "ordering_doctor_name": doctor["name"],
         "ordering_department_code": req["ordering_department_code"],
         "ordering_department_name": req.get("ordering_department_name"),
         "executing_department_code": req["executing_department_code"],
@@ -95,20 +90,7 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Applica
         "exam_purpose": req.get("exam_purpose"),
         "priority": req.get("priority"),
         "total_amount": total,
-    })
-    if app is None:
-        # Another request inserted this ApplicationNo a moment ago; compare with it.
-        existing = uow.applications.get(req["application_no"])
-        assert existing is not None
-        return existing
-    uow.applications.add_items(app.id, req["items"])
-    # The first event of the timeline: the row was inserted NEW, nothing to set or tell.
-    doctor = req["ordering_doctor"]
-    uow.applications.add_event(
-        application_pk=app.id, event="SUBMITTED", status=Status.NEW.value, applied=True,
-        occurred_at=req["ordered_at"], operator_code=doctor["code"], operator_name=doctor["name"],
-        source="HIS", note=None, room=None)
-    return app
+    }
 
 
 def confirm_payment(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from his_pacs_ws.db.models import Application, ChargeLine, RefundLine, StatusEvent
-from his_pacs_ws.db.repositories import LineWithRefunds
+from his_pacs_ws.db.repositories import LineWithRefunds, StoredApplication
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import Item
 from his_pacs_ws.domain.errors import ApplicationNotFound
@@ -128,7 +128,7 @@ def emit(uow, kind: Notification, app: Application, payload: dict, *, origin: st
     })
 
 
-def application_state(app: Application) -> dict:
+def application_state(app: Application | StoredApplication) -> dict:
     status = Status(app.status)
     return {
         "application_no": app.application_no,

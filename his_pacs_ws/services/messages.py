@@ -39,8 +39,7 @@ def run_once(uow: UnitOfWork, caller: Caller, operation: str, request: dict, rul
                 uow.messages.record_fault(name, message_id, operation, digest, err.code, err.message)
                 uow.commit()
             raise
-        uow.messages.store_response(claim, jsonable(result))
-        uow.commit()
+        uow.messages.store_response_and_commit(claim, jsonable(result))
         return result
 
 
