@@ -15,10 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, exists, select
+from sqlalchemy import Engine, and_, exists, insert, select
 
 from his_pacs_ws.db.models import CallRecord
-from his_pacs_ws.db.repositories import _RECORD_CALL
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_SPOOL_BYTES = 256 * 1024 * 1024
 REPLAY_BATCH = 500
 _BODIES = ("request_body", "response_body")
+
+
+_STORE = insert(CallRecord)  # replays are rare: the plain Core statement
 
 
 def _encode(values: dict, with_bodies: bool) -> str:
@@ -145,7 +147,7 @@ class CallSpool:
                             CallRecord.at == values["at"], CallRecord.service == values["service"],
                             CallRecord.duration_ms == values["duration_ms"],
                             CallRecord.message_id.is_not_distinct_from(values.get("message_id")))))):
-                        conn.execute(_RECORD_CALL, values)
+                        conn.execute(_STORE, values)
                         stored += 1
         os.unlink(path)
         return stored
