@@ -109,7 +109,8 @@ class Watchdog:
                 threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
             self._deadlines[key] = (deadline, fd)
             heapq.heappush(self._heap, (deadline, id(key), key))
-            self._lock.notify()
+            if self._heap[0][2] is key:  # the watchdog sleeps until an earlier deadline otherwise
+                self._lock.notify()
 
     def disarm(self, key: object) -> None:
         with self._lock:
@@ -365,15 +366,30 @@ class UnitOfWork:
     A lost database connection surfaces as the retryable ``Unavailable``.
     """
 
+    _reading = False  # see reading()
+
     def __init__(self, session_factory: sessionmaker[Session], breaker: Breaker | None = None):
         self._session_factory = session_factory
         self._breaker = breaker
         self.session: Session
 
+    def reading(self) -> "UnitOfWork":
+        """For a block that only reads: its transaction is READ ONLY (PostgreSQL refuses a
+        write) and ends with a COMMIT. (On a ROLLBACK the driver drops every statement it
+        has prepared on the connection, and the next calls would parse and plan afresh.)"""
+        self._reading = True
+        return self
+
     def __enter__(self) -> "UnitOfWork":
         if self._breaker is not None and self._breaker.open:
             raise Unavailable("the database is unavailable; retry with the same MessageId")
         self.session = self._session_factory()
+        if self._reading:
+            try:
+                self.session.connection(execution_options={"postgresql_readonly": True})
+            except Exception as exc:  # e.g. the database is down: Unavailable, as in a statement
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         self.applications = ApplicationRepository(self.session)
         self.ledger = LedgerRepository(self.session)
         self.messages = MessageRepository(self.session)
@@ -389,9 +405,13 @@ class UnitOfWork:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        reading, self._reading = self._reading, False
         try:
             try:
-                self.session.rollback()
+                if reading and exc is None:
+                    self.session.commit()
+                else:
+                    self.session.rollback()
             finally:
                 self.session.close()
         except Exception as failed:  # the connection died under the rollback itself
@@ -406,6 +426,10 @@ class UnitOfWork:
             raise Unavailable("the database is unavailable; retry with the same MessageId") from exc
 
     def commit(self) -> None:
+        pending = self.session.info.get("raw")
+        if pending is not None:  # rows changed and statements deferred go with the COMMIT
+            self.session.flush()
+            pending.commit()
         self.session.commit()
 
     def ping(self) -> None:
@@ -413,6 +437,8 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+        if (pending := self.session.info.get("raw")) is not None:
+            pending.discard()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

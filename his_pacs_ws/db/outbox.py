@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from his_pacs_ws.db.raw import jsonb, raw
 from his_pacs_ws.db.models import (
     Application,
     CallbackEndpoint,
@@ -24,7 +25,10 @@ OPEN = ("PENDING", "RETRYING")
 # one application become deliveries in Sequence order.
 _FAN_OUT_LOCK = 0x4849_5346  # "HISF"
 _OVERDUE_LOCK = 0x4849_534F  # "HISO"
-_ADD_EVENT = insert(OutboxEvent.__table__)  # Core: no ORM bookkeeping on the hot path
+_EVENT_COLUMNS = ("kind", "target_role", "application_no", "patient_id", "department_code", "origin",
+                  "payload", "occurred_at")
+_ADD_EVENT = (f"INSERT INTO outbox_events ({', '.join(_EVENT_COLUMNS)}, fanned_out) "
+              f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))}, false)")
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ class OutboxRepository:
 
     # --- written by the use cases, in their transaction
     def add_event(self, values: dict) -> None:
-        self.session.execute(_ADD_EVENT, values)
+        """Written with the use case's COMMIT (nothing in the transaction reads it back)."""
+        raw(self.session).defer(_ADD_EVENT, [jsonb(values[c]) if c == "payload" else values[c]
+                                             for c in _EVENT_COLUMNS])
 
     def lock_application(self, pk: int) -> None:
         """The application's row lock, which orders its events (and so their Sequence)."""

@@ -10,7 +10,7 @@ Parameters never appear in an error's text (they may be patient data)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -33,14 +33,17 @@ def jsonb(value: Any) -> Jsonb:
 
 
 class Raw:
-    """One connection's cursor. ``one``/``all``/``run`` execute a statement; ``commit``
-    sends a last statement and the COMMIT in one round trip."""
+    """One connection's cursor. ``one``/``all``/``run`` execute a statement now; ``defer``
+    keeps one whose answer nobody needs, to go with the COMMIT; ``commit`` sends what was
+    deferred, a last statement and the COMMIT in one round trip."""
 
     def __init__(self, connection: Connection):
         self._connection = connection
         fairy = connection.connection
         self._dbapi: psycopg.Connection = fairy.driver_connection  # type: ignore[assignment]
         self._cursor = self._dbapi.cursor()
+        self._deferred: list[tuple[str, Sequence[Any] | dict | None]] = []
+        self.before_commit: list[Callable[[], None]] = []  # e.g. write back changed rows
 
     def _execute(self, sql: str, params: Sequence[Any] | dict | None) -> psycopg.Cursor:
         try:
@@ -63,16 +66,31 @@ class Raw:
     def run(self, sql: str, params: Sequence[Any] | dict | None = None) -> int:
         return self._execute(sql, params).rowcount
 
+    def defer(self, sql: str, params: Sequence[Any] | dict | None = None) -> None:
+        """Send this with the COMMIT (its errors surface there, and roll everything back)."""
+        self._deferred.append((sql, params))
+
+    def discard(self) -> None:
+        """The transaction rolled back: what was deferred goes with it."""
+        self._deferred.clear()
+        self.before_commit.clear()
+
     def commit(self, sql: str | None = None, params: Sequence[Any] | dict | None = None) -> None:
-        """Run ``sql`` (if any) and commit, in one round trip. SQLAlchemy's own commit
-        that follows finds the transaction ended and sends nothing."""
+        """Send the deferred statements, ``sql`` (if any) and the COMMIT in one round trip.
+        SQLAlchemy's own commit that follows finds the transaction ended and sends nothing."""
+        for hook in self.before_commit:
+            hook()
+        statements = [*self._deferred, *([(sql, params)] if sql is not None else [])]
+        self.discard()
+        current = "COMMIT"
         try:
             with self._dbapi.pipeline():
-                if sql is not None:
-                    self._cursor.execute(sql, params, prepare=True)
+                for current, values in statements:
+                    self._cursor.execute(current, values, prepare=True)
+                current = "COMMIT"
                 self._dbapi.commit()
         except psycopg.Error as err:
-            raise self._translated(sql or "COMMIT", err) from err
+            raise self._translated(current, err) from err
 
     def _translated(self, sql: str, err: psycopg.Error) -> DBAPIError:
         dialect = self._connection.dialect

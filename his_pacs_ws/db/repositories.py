@@ -69,7 +69,10 @@ _INSERT_APPLICATION = (
 _INSERT_ITEMS = insert(ApplicationItem.__table__)
 _INSERT_PACKAGES = insert(ApplicationItem.__table__).returning(ApplicationItem.__table__.c.id,
                                                                sort_by_parameter_order=True)
-_INSERT_EVENT = insert(StatusEvent.__table__)
+_EVENT_COLUMNS = ("application_pk", "event", "status", "applied", "occurred_at", "operator_code",
+                  "operator_name", "source", "note", "room")
+_ADD_EVENT = (f"INSERT INTO status_events ({', '.join(_EVENT_COLUMNS)}) "
+              f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))})")
 
 
 _PATIENT_COLUMNS = ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")
@@ -142,6 +145,74 @@ def jsonable_items(rows: list[dict]) -> list[dict]:
     return [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows]
 
 
+class ApplicationRow:
+    """An application read under its row lock for a change: its columns as attributes.
+    What the use case sets is written back in one UPDATE that goes with the COMMIT, so
+    a change costs no ORM unit of work and no round trip of its own."""
+
+    id: int
+    application_no: str
+    request_hash: str
+    status: str
+    patient_pk: int
+    visit_pk: int
+    patient_id: str
+    patient_name: str
+    patient_type: str
+    patient_snapshot: dict
+    visit_snapshot: dict
+    ordering_doctor_code: str
+    ordering_doctor_name: str
+    ordering_department_code: str
+    ordering_department_name: str | None
+    executing_department_code: str
+    executing_department_name: str | None
+    ordered_at: datetime
+    clinical_diagnosis: str | None
+    clinical_history: str | None
+    exam_purpose: str | None
+    priority: str | None
+    total_amount: Decimal
+    accession_no: str | None
+    charge_point: str | None
+    released_at: datetime | None
+    paid_amount: Decimal | None
+    paid_at: datetime | None
+    invoice_no: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    COLUMNS: tuple[str, ...] = ()  # set below, from the table
+
+    def __init__(self, values: Sequence[Any]):
+        object.__setattr__(self, "_changed", {})
+        for column, value in zip(self.COLUMNS, values):
+            object.__setattr__(self, column, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self.COLUMNS or name == "id":
+            raise AttributeError(f"applications has no writable column {name}")
+        object.__setattr__(self, name, value)
+        self._changed[name] = value
+
+    def write_back(self) -> tuple[str, list] | None:
+        """The UPDATE for what was set since it was read (or written back), if anything."""
+        changed: dict = self._changed
+        if not changed:
+            return None
+        columns = sorted(changed)
+        sql = f"UPDATE applications SET {', '.join(f'{c} = %s' for c in columns)} WHERE id = %s"
+        params = [changed[c] for c in columns] + [self.id]
+        changed.clear()
+        return sql, params
+
+
+ApplicationRow.COLUMNS = tuple(column.key for column in Application.__table__.columns if column.key != "change_no")
+_LOCK_APPLICATION = (f"SELECT {', '.join(ApplicationRow.COLUMNS)} FROM applications "
+                     "WHERE application_no = %s FOR UPDATE")
+AnyApplication = Application | ApplicationRow
+
+
 @dataclass(frozen=True)
 class StoredApplication:
     """What a submission's answer needs of the row it inserted."""
@@ -186,6 +257,24 @@ class ApplicationRepository:
             # first: a cancel racing a registration, or two refunds of one line, serialize.
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
+
+    def lock(self, application_no: str) -> ApplicationRow | None:
+        """The application under its row lock, for a change. Every change to an
+        application, its status or its ledger takes this lock first: a cancel racing a
+        registration, or two refunds of one line, serialize. What the caller sets on the
+        row is written back with the commit."""
+        sql = raw(self.session)
+        values = sql.one(_LOCK_APPLICATION, (application_no,))
+        if values is None:
+            return None
+        row = ApplicationRow(values)
+
+        def write_back() -> None:
+            if update := row.write_back():
+                sql.defer(*update)
+
+        sql.before_commit.append(write_back)
+        return row
 
     def get_by_pk(self, pk: int) -> Application:
         return self.session.get_one(Application, pk)
@@ -254,7 +343,8 @@ class ApplicationRepository:
             self.session.execute(_INSERT_ITEMS.values(components))
 
     def add_event(self, **values: Any) -> None:
-        self.session.execute(_INSERT_EVENT, values)
+        """A timeline entry, written with the COMMIT (read back only by later calls)."""
+        raw(self.session).defer(_ADD_EVENT, [values[c] for c in _EVENT_COLUMNS])
 
     def timeline(self, application_pk: int) -> list[StatusEvent]:
         return list(
@@ -541,7 +631,8 @@ class MessageRepository:
         ).one_or_none()
 
     def store_response_and_commit(self, pk: int, response: dict) -> None:
-        """Keep the answer for replays and commit, in one round trip."""
+        """Keep the answer for replays and commit: with what the use case deferred, in one
+        round trip."""
         self.session.flush()  # anything the use case changed through the ORM goes first
         raw(self.session).commit(_STORE_RESPONSE, (jsonb(response), pk))
         self.session.commit()

@@ -172,7 +172,7 @@ def cancel_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
 
 
 def get_application(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
-    with uow:
+    with uow.reading():
         app = uow.applications.get(request["application_no"])
         if app is None:
             raise ApplicationNotFound(f"application {request['application_no']} does not exist")

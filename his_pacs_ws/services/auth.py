@@ -75,7 +75,7 @@ class Authenticator:
         now = time.monotonic()
         if name in self._cache and now - self._cache[name][0] < CACHE_SECONDS:
             return self._cache[name][1]
-        with self.context.uow() as uow:
+        with self.context.uow().reading() as uow:
             row = uow.systems.get(name)
             known = None
             if row is not None:

@@ -8,8 +8,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from his_pacs_ws.db.models import Application, ChargeLine, RefundLine, StatusEvent
-from his_pacs_ws.db.repositories import LineWithRefunds, StoredApplication
+from his_pacs_ws.db.models import ChargeLine, RefundLine, StatusEvent
+from his_pacs_ws.db.repositories import AnyApplication, ApplicationRow, LineWithRefunds, StoredApplication
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import Item
 from his_pacs_ws.domain.errors import ApplicationNotFound
@@ -78,15 +78,15 @@ def to_item(data: dict) -> Item:
     )
 
 
-def load_for_update(uow, application_no: str) -> Application:
+def load_for_update(uow, application_no: str) -> ApplicationRow:
     """The application, row-locked for the rest of the transaction."""
-    app = uow.applications.get(application_no, for_update=True)
+    app = uow.applications.lock(application_no)
     if app is None:
         raise ApplicationNotFound(f"application {application_no} does not exist")
     return app
 
 
-def load_for_pacs(uow, application_no: str, caller: Caller) -> Application:
+def load_for_pacs(uow, application_no: str, caller: Caller) -> ApplicationRow:
     """As load_for_update, but an application never released (paid or sent) does not exist
     for PACS, not even once cancelled: the registration clerk must not find the patient.
     A PACS serving some departments acts on theirs only."""
@@ -97,7 +97,7 @@ def load_for_pacs(uow, application_no: str, caller: Caller) -> Application:
     return app
 
 
-def record_event(uow, app: Application, *, event: str, status: Status, occurred_at, operator,
+def record_event(uow, app: AnyApplication, *, event: str, status: Status, occurred_at, operator,
                  source: str, origin: str | None, applied: bool = True, note: str | None = None,
                  room: str | None = None) -> None:
     """Add an event to the timeline; an applied one sets the application's status and
@@ -116,7 +116,7 @@ def record_event(uow, app: Application, *, event: str, status: Status, occurred_
         }, origin=origin, occurred_at=occurred_at)
 
 
-def emit(uow, kind: Notification, app: Application, payload: dict, *, origin: str | None,
+def emit(uow, kind: Notification, app: AnyApplication, payload: dict, *, origin: str | None,
          occurred_at: datetime) -> None:
     """Write a notification to the outbox, in the caller's transaction. Its id is its
     Sequence: every writer holds the application's row lock, so ids follow the changes."""
@@ -128,7 +128,7 @@ def emit(uow, kind: Notification, app: Application, payload: dict, *, origin: st
     })
 
 
-def application_state(app: Application | StoredApplication) -> dict:
+def application_state(app: AnyApplication | StoredApplication) -> dict:
     status = Status(app.status)
     return {
         "application_no": app.application_no,
@@ -161,7 +161,7 @@ def item_tree(rows) -> list[dict]:
     return top
 
 
-def application_detail(app: Application, item_rows) -> dict:
+def application_detail(app: AnyApplication, item_rows) -> dict:
     """Every field SubmitApplication took, as it was sent, plus the current state."""
     return {
         **application_state(app),

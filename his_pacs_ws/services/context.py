@@ -37,7 +37,7 @@ class Context:
     def database_ok(self) -> bool:
         """Whether the database answers, for /health (monitoring, load balancers)."""
         try:
-            with self.uow() as uow:
+            with self.uow().reading() as uow:
                 uow.ping()
             return True
         except Exception:

@@ -192,6 +192,6 @@ def query_critical_values(uow: UnitOfWork, settings: Settings, caller: Caller, r
         departments=caller.department_list,
         limit=None if caller.role is Role.ADMIN else QUERY_LIMIT,  # the audit sees every loop
     )
-    with uow:
+    with uow.reading():
         return {"critical_values": [critical_value_record(cv, no, at)
                                     for cv, no in uow.critical_values.search(flt)]}

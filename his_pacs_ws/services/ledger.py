@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
-from his_pacs_ws.db.models import Application, RefundLine
-from his_pacs_ws.db.repositories import LedgerScope, LineWithRefunds
+from his_pacs_ws.db.models import RefundLine
+from his_pacs_ws.db.repositories import AnyApplication, LedgerScope, LineWithRefunds
 from his_pacs_ws.domain import billing
 from his_pacs_ws.domain.access import Caller, Role
 from his_pacs_ws.domain.billing import ChargePoint, LineBalance, RefundSource, Trigger
@@ -37,7 +37,7 @@ from his_pacs_ws.services import outbox
 from his_pacs_ws.services.messages import run_once
 
 
-def post_lines(uow: UnitOfWork, app: Application, lines: list[billing.LineSpec], trigger: Trigger,
+def post_lines(uow: UnitOfWork, app: AnyApplication, lines: list[billing.LineSpec], trigger: Trigger,
                charged_at: datetime, *, origin: str | None, operator: dict | None = None,
                charge_request_pk: int | None = None) -> list[LineWithRefunds]:
     created = [
@@ -56,7 +56,7 @@ def post_lines(uow: UnitOfWork, app: Application, lines: list[billing.LineSpec],
     return posted
 
 
-def post_items(uow: UnitOfWork, app: Application, trigger: Trigger, charged_at: datetime, *,
+def post_items(uow: UnitOfWork, app: AnyApplication, trigger: Trigger, charged_at: datetime, *,
                origin: str | None, operator: dict | None = None) -> list[LineWithRefunds]:
     """Charge the application's own items (and package components, line by line)."""
     items = [to_item(i) for i in item_tree(uow.applications.items([app.id])[app.id])]
@@ -64,7 +64,7 @@ def post_items(uow: UnitOfWork, app: Application, trigger: Trigger, charged_at: 
                       origin=origin)
 
 
-def reverse_all(uow: UnitOfWork, app: Application, source: RefundSource, at: datetime, *,
+def reverse_all(uow: UnitOfWork, app: AnyApplication, source: RefundSource, at: datetime, *,
                 reason: str, operator: dict | None, origin: str | None,
                 triggers: set[Trigger] | None = None) -> list[LineWithRefunds]:
     """Refund whatever remains of the application's lines (optionally only some triggers)."""
@@ -164,7 +164,7 @@ def refund(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -
     return run_once(uow, caller, "Refund", request, rule)
 
 
-def _refund_lines(uow: UnitOfWork, app: Application, req: dict, refund_request_pk: int) -> list:
+def _refund_lines(uow: UnitOfWork, app: AnyApplication, req: dict, refund_request_pk: int) -> list:
     if not req.get("lines"):
         raise SchemaValidationError("Lines must hold at least one RefundLine")
     wanted: dict[int, Decimal] = {}
@@ -207,7 +207,7 @@ def query_charges(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
         released_only=caller.role is Role.PACS,
         departments=caller.department_list,
     )
-    with uow:
+    with uow.reading():
         lines = uow.ledger.lines_for(scope, charged_from=request.get("from"), charged_to=request.get("to"))
         refunds = uow.ledger.refunds_for(scope, refunded_from=request.get("from"), refunded_to=request.get("to"))
         return {
@@ -218,7 +218,7 @@ def query_charges(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
         }
 
 
-def charge_point_effects(uow: UnitOfWork, app: Application, previous: Status, target: Status,
+def charge_point_effects(uow: UnitOfWork, app: AnyApplication, previous: Status, target: Status,
                          event: str, at: datetime, operator: dict | None, *, origin: str | None,
                          note: str | None = None) -> list[LineWithRefunds]:
     """Under PACS_REGISTER, reaching registration charges the items (EXAMINED, or a report,

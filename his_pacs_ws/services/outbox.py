@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from his_pacs_ws.db.engine import UnitOfWork
-from his_pacs_ws.db.models import Application, RefundLine
-from his_pacs_ws.db.repositories import LineWithRefunds
+from his_pacs_ws.db.models import RefundLine
+from his_pacs_ws.db.repositories import AnyApplication, LineWithRefunds
 from his_pacs_ws.domain.notifications import Notification
 from his_pacs_ws.services.common import (
     application_detail,
@@ -21,7 +21,7 @@ from his_pacs_ws.services.common import (
 )
 
 
-def released(uow: UnitOfWork, app: Application, *, origin: str | None) -> None:
+def released(uow: UnitOfWork, app: AnyApplication, *, origin: str | None) -> None:
     """PACS learns of a paid or sent application: everything its worklist needs."""
     detail = application_detail(app, uow.applications.items([app.id])[app.id])
     assert app.released_at is not None  # called as it is released
@@ -29,7 +29,7 @@ def released(uow: UnitOfWork, app: Application, *, origin: str | None) -> None:
          origin=origin, occurred_at=app.released_at)
 
 
-def cancelled(uow: UnitOfWork, app: Application, *, reason: str, operator: dict | None,
+def cancelled(uow: UnitOfWork, app: AnyApplication, *, reason: str, operator: dict | None,
               occurred_at: datetime, origin: str | None) -> None:
     """Only an application PACS could see is cancelled for PACS."""
     if app.released_at is None:
@@ -40,7 +40,7 @@ def cancelled(uow: UnitOfWork, app: Application, *, reason: str, operator: dict 
          origin=origin, occurred_at=occurred_at)
 
 
-def charges_posted(uow: UnitOfWork, app: Application, *, lines: list[LineWithRefunds],
+def charges_posted(uow: UnitOfWork, app: AnyApplication, *, lines: list[LineWithRefunds],
                    refunds: list[tuple[RefundLine, str | None]], occurred_at: datetime,
                    origin: str | None) -> None:
     """The HIS bills (or unbills) its inpatient account: the lines and refund lines just
@@ -61,12 +61,12 @@ def charges_posted(uow: UnitOfWork, app: Application, *, lines: list[LineWithRef
     }, origin=origin, occurred_at=occurred_at)
 
 
-def report_published(uow: UnitOfWork, app: Application, report: dict, *, occurred_at: datetime,
+def report_published(uow: UnitOfWork, app: AnyApplication, report: dict, *, occurred_at: datetime,
                      origin: str | None) -> None:
     emit(uow, Notification.REPORT_PUBLISHED, app, {"report": report, "patient_id": app.patient_id},
          origin=origin, occurred_at=occurred_at)
 
 
-def critical_value(uow: UnitOfWork, kind: Notification, app: Application, record: dict, *,
+def critical_value(uow: UnitOfWork, kind: Notification, app: AnyApplication, record: dict, *,
                    occurred_at: datetime, origin: str | None) -> None:
     emit(uow, kind, app, {"critical_value": record}, origin=origin, occurred_at=occurred_at)

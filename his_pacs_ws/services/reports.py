@@ -125,7 +125,7 @@ def query_reports(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
     statuses = [s.value for s in ISSUED]
     if request.get("include_preliminary", False):
         statuses.append(ResultStatus.PRELIMINARY.value)
-    with uow:
+    with uow.reading():
         scope: dict = {"patient_id": patient_id}
         if application_no:
             app = uow.applications.get(application_no)

@@ -99,7 +99,7 @@ def query_applications(uow: UnitOfWork, settings: Settings, caller: Caller, requ
         ordered_to=request.get("to"),
         departments=caller.department_list,
     )
-    with uow:
+    with uow.reading():
         rows = uow.applications.search(
             flt, after_pk=decode_page_token(request.get("page_token")), limit=page_size + 1
         )
