@@ -414,7 +414,18 @@ class ApplicationRepository:
         ) > 0
 
     def items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
-        """The items of these applications in one query, packages before their components."""
+        """The items of these applications in one query, packages before their components.
+        Items never change once submitted: one application's are read once per unit of
+        work (charging and notifying a release both need them)."""
+        cache: dict[int, list[ApplicationItem]] = self.session.info.setdefault("items", {})
+        if len(application_pks) == 1 and application_pks[0] in cache:
+            return {application_pks[0]: cache[application_pks[0]]}
+        result = self._read_items(application_pks)
+        if len(application_pks) == 1:
+            cache.update(result)
+        return result
+
+    def _read_items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
         rows = self.session.scalars(
             select(ApplicationItem)
             .where(ApplicationItem.application_pk.in_(list(application_pks)))
