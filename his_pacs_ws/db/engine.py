@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import os
@@ -86,11 +85,12 @@ class Watchdog:
     keepalives and tcp_user_timeout do not notice either. Shutting the socket down makes
     the blocked read fail at once, and SQLAlchemy invalidates the connection."""
 
+    TICK = 0.25  # how often it looks: a connection is cut at most this late
+
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._deadlines: dict[object, tuple[float, int]] = {}
-        self._heap: list[tuple[float, int, object]] = []
         self._pid: int | None = None
         self.cuts = 0
 
@@ -100,17 +100,14 @@ class Watchdog:
             event.listen(engine, name, lambda dbapi, record, *rest: self.disarm(record))
 
     def arm(self, key: object, fd: int) -> None:
-        deadline = time.monotonic() + self.seconds
+        # Every checkout passes here: no wake-up of the watchdog, only a dictionary entry
+        # (a condition notified per checkout cost each call a thread switch).
         with self._lock:
             if self._pid != os.getpid():  # first use in this process (gunicorn forks workers)
                 self._pid = os.getpid()
                 self._deadlines.clear()
-                self._heap.clear()
                 threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
-            self._deadlines[key] = (deadline, fd)
-            heapq.heappush(self._heap, (deadline, id(key), key))
-            if self._heap[0][2] is key:  # the watchdog sleeps until an earlier deadline otherwise
-                self._lock.notify()
+            self._deadlines[key] = (time.monotonic() + self.seconds, fd)
 
     def disarm(self, key: object) -> None:
         with self._lock:
@@ -118,22 +115,21 @@ class Watchdog:
 
     def _run(self) -> None:
         while True:
+            time.sleep(self.TICK)
+            now = time.monotonic()
             with self._lock:
-                while self._heap and self._deadlines.get(self._heap[0][2], (None,))[0] != self._heap[0][0]:
-                    heapq.heappop(self._heap)  # disarmed, or re-armed with a later deadline
-                wait = self._heap[0][0] - time.monotonic() if self._heap else None
-                if wait is None or wait > 0:
-                    self._lock.wait(wait)
-                    continue
-                _, _, key = heapq.heappop(self._heap)
-                _, fd = self._deadlines.pop(key)
-                self.cuts += 1
-                log.warning("database call exceeded %.0f s: connection cut", self.seconds)
-                try:
-                    with socket.socket(fileno=os.dup(fd)) as sock:
-                        sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                expired = [(key, fd) for key, (deadline, fd) in self._deadlines.items() if deadline <= now]
+                for key, _ in expired:
+                    del self._deadlines[key]
+                # cut under the lock: a connection disarmed meanwhile is not cut after its checkin
+                for _, fd in expired:
+                    self.cuts += 1
+                    log.warning("database call exceeded %.0f s: connection cut", self.seconds)
+                    try:
+                        with socket.socket(fileno=os.dup(fd)) as sock:
+                            sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
 
 def wait_for_database(url: str, *, interval: float = 2.0, report_every: float = 30.0) -> None:
