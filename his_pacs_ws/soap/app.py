@@ -25,6 +25,7 @@ from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
 from his_pacs_ws.soap.call import ENVIRON_KEY, Call
 from his_pacs_ws.soap.protocol import (
+    PARSER_OPTIONS,
     SOAP_ENV,
     Endpoint,
     decoded_for_parsing,
@@ -65,9 +66,7 @@ def without_credentials(body: bytes | None, root=None) -> bytes | None:
                 node.text = "***"
         return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
     return _CREDENTIALS.sub(rb"\1***\3", body) if body else body
-# Entities are never expanded, nothing is fetched, and lxml's limits on depth and size
-# stay on: this parser only looks at the request before spyne does.
-_GUARD_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_GUARD_PARSER = etree.XMLParser(**PARSER_OPTIONS)
 
 
 def _facts_from(root) -> dict:

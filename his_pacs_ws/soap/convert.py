@@ -115,3 +115,78 @@ def build(cls, data: Any, tz: tzinfo) -> Any:
         # stack trace on every instance, when a customized class is instantiated).
         return (cls.__orig__ or cls)(**kwargs)
     return _coerce(data, cls, tz)
+
+
+class PlainRequest(dict):
+    """A request read straight from the XML into plain data (see plain_request)."""
+
+
+class _Unusual(Exception):
+    """Something the direct reader leaves to spyne's own deserializer."""
+
+
+@lru_cache(maxsize=None)
+def _members(cls) -> tuple[tuple[str, str, Any], ...]:
+    """(element name, plain key, type) of a complex type's fields, in declaration order."""
+    return tuple((name, snake(name), field) for name, field in cls.get_flat_type_info(cls).items())
+
+
+def plain_from_element(protocol, ctx, cls, element, tz: tzinfo) -> Any:
+    """A schema-valid request element straight to plain data, equal to
+    ``to_plain(protocol.from_element(ctx, cls, element), cls, tz)`` but without building
+    spyne objects: leaves are read by spyne itself, the structure here. Anything unusual
+    (an attribute such as xsi:nil or xsi:type, a repeated or unknown element, a value
+    ``to_plain`` would refuse) raises _Unusual, and the caller lets spyne do it all."""
+    if element.attrib:
+        raise _Unusual
+    if _is_array(cls):
+        member = _array_member(cls)
+        return [plain_from_element(protocol, ctx, member, child, tz) for child in _children(element)]
+    if issubclass(cls, ComplexModelBase):
+        found = {}
+        for child in _children(element):
+            name = child.tag.rsplit("}", 1)[-1]
+            if name in found:
+                raise _Unusual
+            found[name] = child
+        result = {}
+        for name, key, field in _members(cls):
+            child = found.pop(name, None)
+            if child is not None:
+                value = plain_from_element(protocol, ctx, field, child, tz)
+                if value is not None:
+                    result[key] = value
+        if found:
+            raise _Unusual
+        return result
+    if len(element):
+        raise _Unusual
+    try:
+        return to_plain(protocol.from_element(ctx, cls, element), cls, tz, element.tag.rsplit("}", 1)[-1])
+    except SchemaValidationError:
+        raise _Unusual from None
+
+
+def _children(element):
+    for child in element:
+        if not isinstance(child.tag, str):
+            raise _Unusual
+        yield child
+
+
+def plain_request(protocol, ctx, tz: tzinfo) -> list | None:
+    """The arguments of a wrapped operation (``[request]``) read directly, or None to let
+    spyne deserialize."""
+    body_class = ctx.descriptor.in_message
+    if ctx.descriptor.in_header or not _is_wrapper_of_one(body_class):
+        return None
+    try:
+        request = plain_from_element(protocol, ctx, body_class, ctx.in_body_doc, tz).get("request")
+        return [None if request is None else PlainRequest(request)]
+    except (_Unusual, ValueError, TypeError, OverflowError, ArithmeticError):
+        return None
+
+
+@lru_cache(maxsize=None)
+def _is_wrapper_of_one(cls) -> bool:
+    return list(cls.get_flat_type_info(cls)) == ["request"]

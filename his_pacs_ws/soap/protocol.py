@@ -16,7 +16,8 @@ from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.services.context import Context
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
-from his_pacs_ws.soap.call import Call
+from his_pacs_ws.soap.call import ENVIRON_KEY, Call
+from his_pacs_ws.soap.convert import plain_request
 from his_pacs_ws.soap.types import TNS
 from his_pacs_ws.soap.wsdl import finish
 
@@ -29,6 +30,11 @@ WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secex
 # The headers this service processes; any other marked mustUnderstand="1" is refused.
 UNDERSTOOD_HEADERS = {f"{{{WSSE}}}Security"}
 XML_MEDIA_TYPES = {"text/xml", "application/xml", "application/soap+xml"}
+# The one parse of a request (the guard's, which spyne reuses): spyne's own options, so
+# that spyne sees the tree it would have built. Entities are never expanded, nothing is
+# fetched, and lxml's limits on depth and size stay on.
+PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                      remove_comments=True, remove_pis=True, strip_cdata=True, compact=True)
 
 
 def soap_fault(code: str, message: str) -> Fault:
@@ -246,6 +252,28 @@ class Soap11WithoutMultiref(Soap11):
         envelope, _ = ctx.in_document
         ctx.in_document = (envelope, None)
         super().decompose_incoming_envelope(ctx, message)
+
+    def create_in_document(self, ctx, charset=None):
+        """The guard's parse of the request (made with this protocol's parser options), not
+        a second one."""
+        call = ctx.transport.req_env.get(ENVIRON_KEY) if hasattr(ctx.transport, "req_env") else None
+        if call is not None and call.root is not None:
+            ctx.in_document = (call.root, None)
+            return
+        super().create_in_document(ctx, charset)
+
+    def deserialize(self, ctx, message):
+        """A request straight to plain data when it is an ordinary one (convert.plain_request);
+        spyne's deserializer for everything else."""
+        if message is self.REQUEST and ctx.in_body_doc is not None and ctx.descriptor is not None \
+                and ctx.in_body_doc.tag != f"{{{self.ns_soap_env}}}Fault":
+            arguments = plain_request(self, ctx, ctx.app.runtime.settings.tz)
+            if arguments is not None:
+                self.event_manager.fire_event("before_deserialize", ctx)
+                ctx.in_object = arguments
+                self.event_manager.fire_event("after_deserialize", ctx)
+                return
+        super().deserialize(ctx, message)
 
 
 def make_endpoint(service, runtime: Context) -> Endpoint:

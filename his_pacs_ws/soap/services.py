@@ -19,7 +19,7 @@ from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.messages import Replayed
 from his_pacs_ws.soap import types as t
 from his_pacs_ws.soap.call import Call
-from his_pacs_ws.soap.convert import build, to_plain
+from his_pacs_ws.soap.convert import PlainRequest, build, to_plain
 from his_pacs_ws.soap.faults import from_error, internal_error
 from his_pacs_ws.soap.types import opt, req
 
@@ -41,10 +41,14 @@ def invoke(ctx, use_case: Callable, request, result_type):
     settings = runtime.settings
     # Noted before the conversion, which may refuse a value: the call record still says what
     # the call was about.
-    call.message_id = _text(getattr(request, "MessageId", None))
-    call.application_no = _text(getattr(request, "ApplicationNo", None))
+    if not isinstance(request, PlainRequest):  # spyne deserialized it (see plain_request)
+        call.message_id = _text(getattr(request, "MessageId", None))
+        call.application_no = _text(getattr(request, "ApplicationNo", None))
     try:
-        plain = to_plain(request, type(request), settings.tz) if request is not None else {}
+        if isinstance(request, PlainRequest):
+            plain: dict = request
+        else:
+            plain = to_plain(request, type(request), settings.tz) if request is not None else {}
         call.note_request(plain)
         result = use_case(runtime.uow(), settings, call.caller, plain)
     except ServiceError as err:
