@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
@@ -141,8 +141,17 @@ FROM (SELECT 1) AS answer LEFT JOIN application AS a ON true
 
 
 def jsonable_items(rows: list[dict]) -> list[dict]:
-    """Item rows as JSON: amounts as exact strings."""
-    return [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows]
+    """Rows as JSON for jsonb_to_recordset: amounts as exact strings, times in ISO 8601
+    with their offset."""
+    return [{k: _json_value(v) for k, v in row.items()} for row in rows]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
 
 
 class ApplicationRow:
@@ -450,8 +459,53 @@ def _item_columns(item: dict) -> dict:
 
 
 @dataclass(frozen=True)
+class ChargeRow:
+    """A charge line as read or written on the call path (the ORM's ChargeLine elsewhere)."""
+
+    id: int
+    application_pk: int
+    charge_request_pk: int | None
+    item_code: str
+    item_name: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    trigger: str
+    package_item_code: str | None
+    operator_code: str | None
+    operator_name: str | None
+    charged_at: datetime
+
+
+_CHARGE_COLUMNS = tuple(f.name for f in fields(ChargeRow))
+_CHARGE_RECORD = ("charge_request_pk bigint, item_code text, item_name text, quantity numeric, unit_price numeric, "
+                  "amount numeric, trigger text, package_item_code text, operator_code text, operator_name text, "
+                  "charged_at timestamptz")
+_ADD_LINES = f"""
+INSERT INTO charge_lines ({", ".join(_CHARGE_COLUMNS[1:])})
+SELECT %s, {", ".join(c for c in _CHARGE_COLUMNS[2:])}
+FROM ROWS FROM (jsonb_to_recordset(%s) AS ({_CHARGE_RECORD})) WITH ORDINALITY
+     AS l({", ".join(_CHARGE_COLUMNS[2:])}, n)
+ORDER BY n
+RETURNING {", ".join(_CHARGE_COLUMNS)}
+"""
+# The refunds of each line through its index, not an aggregate of the whole refund table.
+_LINES = f"""
+SELECT {", ".join("c." + c for c in _CHARGE_COLUMNS)}, a.application_no,
+       coalesce(r.quantity, 0), coalesce(r.amount, 0)
+FROM charge_lines c JOIN applications a ON a.id = c.application_pk
+LEFT JOIN LATERAL (SELECT sum(quantity) AS quantity, sum(amount) AS amount FROM refund_lines
+                   WHERE charge_line_pk = c.id) r ON true
+WHERE c.application_pk = %(application_pk)s
+  AND (%(ids)s::bigint[] IS NULL OR c.id = ANY(%(ids)s::bigint[]))
+  AND (%(charge_request_pk)s::bigint IS NULL OR c.charge_request_pk = %(charge_request_pk)s::bigint)
+ORDER BY c.id
+"""
+
+
+@dataclass(frozen=True)
 class LineWithRefunds:
-    line: ChargeLine
+    line: ChargeLine | ChargeRow
     application_no: str
     refunded_quantity: Decimal
     refunded_amount: Decimal
@@ -502,14 +556,24 @@ class LedgerRepository:
             for line, no, qty, amount in self.session.execute(stmt)
         ]
 
+    def add_lines(self, application_pk: int, lines: Sequence[dict]) -> list[ChargeRow]:
+        """Charge lines in one statement, as stored, in the order given."""
+        if not lines:
+            return []
+        rows = raw(self.session).all(_ADD_LINES, (application_pk, jsonb(jsonable_items(list(lines)))))
+        return sorted((ChargeRow(*row) for row in rows), key=lambda line: line.id)
+
     def lines(self, application_pk: int, *, ids: Iterable[int] | None = None,
               charge_request_pk: int | None = None) -> list[LineWithRefunds]:
-        stmt = self._lines_query().where(ChargeLine.application_pk == application_pk)
-        if ids is not None:
-            stmt = stmt.where(ChargeLine.id.in_(list(ids)))
-        if charge_request_pk is not None:
-            stmt = stmt.where(ChargeLine.charge_request_pk == charge_request_pk)
-        return self._run(stmt)
+        """An application's lines with what was refunded of each (optionally only these
+        ids, or one charge request's)."""
+        self.session.flush()  # refunds added through the ORM count
+        rows = raw(self.session).all(_LINES, {
+            "application_pk": application_pk, "ids": None if ids is None else list(ids),
+            "charge_request_pk": charge_request_pk})
+        width = len(_CHARGE_COLUMNS)
+        return [LineWithRefunds(ChargeRow(*row[:width]), row[width], Decimal(row[width + 1]).quantize(_MILLI),
+                                Decimal(row[width + 2]).quantize(_FEN)) for row in rows]
 
     def lines_for(self, scope: LedgerScope, *, charged_from: datetime | None,
                   charged_to: datetime | None) -> list[LineWithRefunds]:
