@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
@@ -223,6 +223,31 @@ AnyApplication = Application | ApplicationRow
 
 
 @dataclass(frozen=True)
+class ItemRow:
+    """An ordered item as read on the call path."""
+
+    id: int
+    application_pk: int
+    parent_pk: int | None
+    position: int
+    item_code: str
+    item_name: str
+    quantity: Decimal
+    unit_price: Decimal
+    modality: str | None
+    body_part: str | None
+
+
+_ITEMS = (f"SELECT {', '.join(f.name for f in fields(ItemRow))} FROM application_items "
+          "WHERE application_pk = ANY(%s) ORDER BY application_pk, parent_pk NULLS FIRST, position")
+_LATEST_EVENT_AT = """
+SELECT max(occurred_at) FROM status_events
+WHERE application_pk = %(pk)s AND source = 'PACS'
+  AND ((event = ANY(%(undo)s) AND applied) OR (status = ANY(%(forward)s) AND event <> ALL(%(all_undo)s)))
+"""
+
+
+@dataclass(frozen=True)
 class StoredApplication:
     """What a submission's answer needs of the row it inserted."""
 
@@ -370,48 +395,37 @@ class ApplicationRepository:
         forward events (applied or stale) leading to these statuses."""
         if not undo_events and not forward_statuses:
             return None
-        condition = or_(
-            and_(StatusEvent.event.in_(list(undo_events)), StatusEvent.applied.is_(True)),
-            and_(StatusEvent.status.in_(list(forward_statuses)), StatusEvent.event.notin_(_UNDO_EVENTS)),
-        )
-        return self.session.scalar(
-            select(func.max(StatusEvent.occurred_at)).where(
-                StatusEvent.application_pk == application_pk, StatusEvent.source == "PACS", condition
-            )
-        )
+        row = raw(self.session).one(_LATEST_EVENT_AT, {
+            "pk": application_pk, "undo": list(undo_events), "forward": list(forward_statuses),
+            "all_undo": list(_UNDO_EVENTS)})
+        return row[0] if row else None
 
-    def search(self, flt: ApplicationFilter, *, after_pk: int, limit: int) -> list[Application]:
-        stmt = (
-            select(Application)
-            .where(Application.status.in_(flt.statuses), Application.released_at.is_not(None),
-                   Application.id > after_pk)
-            .order_by(Application.id)
-            .limit(limit)
-        )
-        exact = {
-            Application.executing_department_code: flt.executing_department_code,
-            Application.patient_id: flt.patient_id,
-            Application.application_no: flt.application_no,
-            Application.accession_no: flt.accession_no,
-        }
-        for column, value in exact.items():
-            if value:
-                stmt = stmt.where(column == value)
-        if flt.patient_name:
-            stmt = stmt.where(Application.patient_name == flt.patient_name)
+    def search(self, flt: ApplicationFilter, *, after_pk: int, limit: int) -> list[ApplicationRow]:
+        """Released applications matching the filter, by id after ``after_pk``. The SQL holds
+        only the conditions given (one prepared statement per combination, each planned
+        for the index it can use)."""
+        conditions = ["status = ANY(%(statuses)s)", "released_at IS NOT NULL", "id > %(after_pk)s"]
+        params: dict[str, Any] = {"statuses": list(flt.statuses), "after_pk": after_pk, "limit": limit}
+        for column in ("executing_department_code", "patient_id", "application_no", "accession_no",
+                       "patient_name"):
+            if value := getattr(flt, column):
+                conditions.append(f"{column} = %({column})s")
+                params[column] = value
         if flt.modality:
-            stmt = stmt.where(
-                Application.id.in_(
-                    select(ApplicationItem.application_pk).where(ApplicationItem.modality == flt.modality)
-                )
-            )
+            conditions.append("id IN (SELECT application_pk FROM application_items WHERE modality = %(modality)s)")
+            params["modality"] = flt.modality
         if flt.ordered_from:
-            stmt = stmt.where(Application.ordered_at >= flt.ordered_from)
+            conditions.append("ordered_at >= %(ordered_from)s")
+            params["ordered_from"] = flt.ordered_from
         if flt.ordered_to:
-            stmt = stmt.where(Application.ordered_at < flt.ordered_to)
+            conditions.append("ordered_at < %(ordered_to)s")
+            params["ordered_to"] = flt.ordered_to
         if flt.departments is not None:
-            stmt = stmt.where(Application.executing_department_code.in_(flt.departments))
-        return list(self.session.scalars(stmt))
+            conditions.append("executing_department_code = ANY(%(departments)s)")
+            params["departments"] = list(flt.departments)
+        sql = (f"SELECT {', '.join(ApplicationRow.COLUMNS)} FROM applications WHERE {' AND '.join(conditions)} "
+               "ORDER BY id LIMIT %(limit)s")
+        return [ApplicationRow(values) for values in raw(self.session).all(sql, params)]
 
     def patient_has_application_in(self, patient_pk: int, departments: Sequence[str]) -> bool:
         return self.session.scalar(
@@ -422,11 +436,11 @@ class ApplicationRepository:
             )
         ) > 0
 
-    def items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
+    def items(self, application_pks: Sequence[int]) -> dict[int, list[ItemRow]]:
         """The items of these applications in one query, packages before their components.
         Items never change once submitted: one application's are read once per unit of
         work (charging and notifying a release both need them)."""
-        cache: dict[int, list[ApplicationItem]] = self.session.info.setdefault("items", {})
+        cache: dict[int, list[ItemRow]] = self.session.info.setdefault("items", {})
         if len(application_pks) == 1 and application_pks[0] in cache:
             return {application_pks[0]: cache[application_pks[0]]}
         result = self._read_items(application_pks)
@@ -434,15 +448,12 @@ class ApplicationRepository:
             cache.update(result)
         return result
 
-    def _read_items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
-        rows = self.session.scalars(
-            select(ApplicationItem)
-            .where(ApplicationItem.application_pk.in_(list(application_pks)))
-            .order_by(ApplicationItem.application_pk, ApplicationItem.parent_pk.nulls_first(),
-                      ApplicationItem.position)
-        )
-        result: dict[int, list[ApplicationItem]] = {pk: [] for pk in application_pks}
-        for row in rows:
+    def _read_items(self, application_pks: Sequence[int]) -> dict[int, list[ItemRow]]:
+        result: dict[int, list[ItemRow]] = {pk: [] for pk in application_pks}
+        if not application_pks:
+            return result
+        for values in raw(self.session).all(_ITEMS, (list(application_pks),)):
+            row = ItemRow(*values)
             result[row.application_pk].append(row)
         return result
 
