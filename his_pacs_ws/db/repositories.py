@@ -680,6 +680,11 @@ _RECORD_CALL = (f"INSERT INTO call_records ({', '.join(_CALL_COLUMNS)}) "
                 f"VALUES ({', '.join(['%s'] * len(_CALL_COLUMNS))})")
 
 
+def call_record_statement(values: dict) -> tuple[str, list]:
+    """The call record's INSERT, to go with a held transaction's COMMIT."""
+    return _RECORD_CALL, [values[column] for column in _CALL_COLUMNS]
+
+
 def record_call(engine: Engine, values: dict) -> None:
     """Store one call record in a transaction of its own: it must outlive a rolled-back
     call. One autocommitted INSERT, whose commit waits for the disk: the answer is sent
@@ -715,6 +720,10 @@ class MessageRepository:
                 ProcessedMessage.caller == caller, ProcessedMessage.message_id == message_id
             )
         ).one_or_none()
+
+    def store_response(self, pk: int, response: dict) -> None:
+        """Keep the answer for replays, with the commit (see UnitOfWork.hold_commit)."""
+        raw(self.session).defer(_STORE_RESPONSE, (jsonb(response), pk))
 
     def store_response_and_commit(self, pk: int, response: dict) -> None:
         """Keep the answer for replays and commit: with what the use case deferred, in one
