@@ -471,8 +471,9 @@ class UnitOfWork:
             raise Unavailable("the database is unavailable; retry with the same MessageId") from exc
 
     def commit(self) -> None:
-        pending = self.session.info.get("raw")
-        if pending is not None:  # rows changed and statements deferred go with the COMMIT
+        pending = self.session.info.pop("raw", None)
+        if pending is not None and self.session.in_transaction() and pending.on(self.session.connection()):
+            # rows changed and statements deferred go with the COMMIT
             self.session.flush()
             pending.commit()
         self.session.commit()
@@ -482,8 +483,8 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
-        if (pending := self.session.info.get("raw")) is not None:
-            pending.discard()
+        if (pending := self.session.info.pop("raw", None)) is not None:
+            pending.discard()  # and forgotten: the next statement may be on another connection
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -730,6 +730,7 @@ class MessageRepository:
         round trip."""
         self.session.flush()  # anything the use case changed through the ORM goes first
         raw(self.session).commit(_STORE_RESPONSE, (jsonb(response), pk))
+        self.session.info.pop("raw", None)
         self.session.commit()
 
     def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,
