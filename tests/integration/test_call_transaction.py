@@ -55,10 +55,15 @@ def post(app, body: bytes) -> tuple[str, bytes]:
                "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
 
     def start_response(status, headers, exc_info=None):
-        seen.append(status)
+        seen.append((status, headers))
 
     answer = b"".join(app(environ, start_response))
-    return seen[-1], answer
+    # Once: gunicorn adds the headers of a second call to the first's (two Content-Lengths,
+    # and the client drops the answer).
+    assert len(seen) == 1, seen
+    [(status, headers)] = seen
+    assert [int(v) for k, v in headers if k.lower() == "content-length"] == [len(answer)]
+    return status, answer
 
 
 def counts(engine, message_id: str, application_no: str) -> dict:
