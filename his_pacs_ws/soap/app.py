@@ -55,8 +55,9 @@ _SECRET_TAGS = (f"{{{WSSE}}}Password", f"{{{WSSE}}}Nonce")
 
 def without_credentials(body: bytes | None, root=None) -> bytes | None:
     """The request as recorded: passwords, digests and nonces masked. A parsed request is
-    masked in its tree (CDATA, comments and any encoding included) and serialized again;
-    one that did not parse, textually."""
+    masked in its tree (CDATA and any encoding included) and serialized again, without
+    the comments and processing instructions the parser dropped; one that did not parse,
+    textually."""
     if root is not None:
         header = root.find(f"{{{SOAP_ENV}}}Header")
         if header is not None:
@@ -65,6 +66,8 @@ def without_credentials(body: bytes | None, root=None) -> bytes | None:
                 node.text = "***"
         return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
     return _CREDENTIALS.sub(rb"\1***\3", body) if body else body
+# spyne's options (PARSER_OPTIONS): comments and processing instructions are not kept, so
+# a parsed request is recorded without them.
 _GUARD_PARSER = etree.XMLParser(**PARSER_OPTIONS)
 
 
@@ -163,10 +166,11 @@ class Dispatcher:
             if call.fault_code is not None:  # e.g. its answer could not be built
                 pending.abandon()
             else:
-                row = self._row(call, b"".join(chunks))
                 try:
+                    row = self._row(call, b"".join(chunks))
                     self.runtime.finish_call(pending, row)
                 except Exception as exc:  # nothing was stored: the caller retries
+                    pending.abandon()  # if the record could not even be built
                     log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
                     refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
                     call.fault_code = fault_code(refusal)
