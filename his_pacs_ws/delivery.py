@@ -1,10 +1,13 @@
 """The deliverer: `his-pacs-ws deliver`, and what `serve` starts beside gunicorn.
 
-Threads claim deliveries with FOR UPDATE SKIP LOCKED (so deliverers on any number of
-machines share the work and never send one at the same time), post them to the partners'
-callbacks, and commit the outcome. LISTEN/NOTIFY wakes them the moment a change commits;
-a short poll picks up retries that come due. A delivery in flight when its deliverer dies
-is released with its transaction and sent again, with the same MessageId.
+One thread per process fans new outbox events out to their receivers (one fan-out at a
+time across every deliverer, under an advisory lock). Sender threads claim deliveries with
+FOR UPDATE SKIP LOCKED (so deliverers on any number of machines share the work and never
+send one at the same time), post them to the partners' callbacks, and commit the outcome.
+LISTEN/NOTIFY wakes the fan-out the moment a change commits (when some system has a
+callback at all: migration 0008), and the fan-out wakes the senders when it made
+deliveries; a short poll picks up retries that come due and marks the events nobody can
+receive. A delivery in flight when its deliverer dies is sent again, with the same MessageId.
 """
 
 from __future__ import annotations
@@ -54,10 +57,14 @@ class Wakeup:
         self._cond = threading.Condition()
         self._generation = 0
 
-    def ring(self) -> None:
+    def ring(self, *, one: bool = False) -> None:
+        """Wake every sleeper, or ``one``: a thread that was busy looks again either way."""
         with self._cond:
             self._generation += 1
-            self._cond.notify_all()
+            if one:
+                self._cond.notify()
+            else:
+                self._cond.notify_all()
 
     def wait(self, seen: int, timeout: float) -> int:
         with self._cond:
@@ -135,33 +142,45 @@ class Deliverer:
         self.settings = settings
         self.threads = threads or settings.delivery_threads
         self.policy = settings.retry_policy
-        # a connection per thread, the listener's, and one for the overdue sweep
+        # a connection per sender, the fan-out's and the overdue sweep's (the listener has its own)
         self.database_url = database_url
-        self.engine = make_engine(database_url, pool_size=self.threads + 1)
+        self.engine = make_engine(database_url, pool_size=self.threads + 2)
         self.context = Context(settings, self.engine)
         self.box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=False)) \
             if settings.secret_key or (settings.data_dir / "secret.key").exists() else None
         self.stop = threading.Event()
-        self.wakeup = Wakeup()
+        self.events = Wakeup()  # new outbox events: the fan-out thread
+        self.senders = Wakeup()  # new deliveries (or a retry, a resume): the sender threads
         self._secrets: dict[tuple[int, bytes], str] = {}
         self._touched: dict[int, float] = {}  # when this process last wrote a receiver's last success
 
     # --- the process
+    def start(self) -> list[threading.Thread]:
+        """The listener, the fan-out and the sender threads, started."""
+        threads = [threading.Thread(target=self._listen, name="listen", daemon=True),
+                   threading.Thread(target=self._fan_out, name="fan-out", daemon=True),
+                   *(threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True)
+                     for i in range(self.threads))]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def finish(self, threads: list[threading.Thread]) -> None:
+        """After ``stop`` is set: every thread woken, joined, the connections closed."""
+        self.events.ring()
+        self.senders.ring()
+        for thread in threads:
+            thread.join(timeout=30)
+        self.engine.dispose()
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        workers = [threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True)
-                   for i in range(self.threads)]
-        listener = threading.Thread(target=self._listen, name="listen", daemon=True)
-        for thread in (listener, *workers):
-            thread.start()
+        threads = self.start()
         log.info("deliverer started: %d threads", self.threads)
         while not self.stop.wait(OVERDUE_EVERY_SECONDS):
             self._guarded(lambda: critical_values.notify_overdue(self.context.uow(), self.settings))
-        self.wakeup.ring()
-        for thread in workers:
-            thread.join(timeout=30)
-        self.engine.dispose()
+        self.finish(threads)
         log.info("deliverer stopped")
 
     def _guarded(self, step) -> object:
@@ -175,24 +194,45 @@ class Deliverer:
         return None
 
     def _listen(self) -> None:
-        """LISTEN on the outbox channel; every committed event rings the deliverers."""
+        """LISTEN on the outbox channel: a committed event rings the fan-out, new deliveries
+        (another deliverer's fan-out too) one sender; anything else everyone."""
         while not self.stop.is_set():
             try:
-                listen(self.database_url, CHANNEL, self.wakeup.ring, self.stop)
+                listen(self.database_url, CHANNEL, self.notified, self.stop)
             except Exception as exc:
                 log.warning("deliverer: listening failed (%s); polling until it works again", type(exc).__name__)
                 self.stop.wait(1.0)
+
+    def notified(self, payload: str | None) -> None:
+        if payload == "event":
+            self.events.ring()
+        elif payload == "deliveries":
+            self.senders.ring(one=True)  # it rings another if there is more than it can take
+        else:  # connected (whatever came before), a retry, a resume
+            self.events.ring()
+            self.senders.ring()
+
+    def _fan_out(self) -> None:
+        seen, last = 0, 0.0
+        while not self.stop.is_set():
+            last = time.monotonic()
+            fanned = self._guarded(lambda: deliveries.fan_out(self.context.uow(), self.policy.max_age))
+            if fanned == deliveries.FAN_OUT_BATCH:
+                continue  # more are waiting
+            seen = self.events.wait(seen, POLL_SECONDS)
+            # under a burst of commits, one pass for all that came within COALESCE_SECONDS
+            self.stop.wait(max(0.0, COALESCE_SECONDS - (time.monotonic() - last)))
 
     def _work(self) -> None:
         poster = HttpPoster()
         seen = 0
         while not self.stop.is_set():
-            fanned = self._guarded(lambda: deliveries.fan_out(self.context.uow(), self.policy.max_age))
             sent = self._guarded(lambda: self.deliver_batch(poster))
-            if not fanned and not sent:
-                seen = self.wakeup.wait(seen, POLL_SECONDS)
-                # a burst of commits rings many times: one pass per thread for all of them
-                self.stop.wait(COALESCE_SECONDS)
+            if sent:
+                if sent == BATCH:
+                    self.senders.ring(one=True)  # a backlog: another sender helps
+                continue
+            seen = self.senders.wait(seen, POLL_SECONDS)
 
     # --- one batch
     def deliver_batch(self, poster: HttpPoster) -> int:

@@ -37,6 +37,27 @@ class Subscriber:
 
 
 @dataclass(frozen=True)
+class Unfanned:
+    """What fan-out needs of an event (not its payload)."""
+
+    id: int
+    kind: str
+    application_no: str
+    department_code: str | None
+    origin: str | None
+    created_at: datetime
+    now: datetime
+
+
+_PENDING = "SELECT id FROM outbox_events WHERE NOT fanned_out ORDER BY id LIMIT :limit"
+_TAKE_UNFANNED = text(f"""
+    UPDATE outbox_events SET fanned_out = true WHERE id IN ({_PENDING})
+    RETURNING id, kind, application_no, department_code, origin, created_at, now() AS now
+""")
+_SKIP_UNFANNED = text(f"UPDATE outbox_events SET fanned_out = true WHERE id IN ({_PENDING})")
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A delivery a deliverer holds (its row lock) until it commits the outcome."""
 
@@ -114,9 +135,15 @@ class OutboxRepository:
     def try_overdue_lock(self) -> bool:
         return bool(self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _OVERDUE_LOCK}))
 
-    def unfanned(self, limit: int) -> list[OutboxEvent]:
-        return list(self.session.scalars(
-            select(OutboxEvent).where(OutboxEvent.fanned_out.is_(False)).order_by(OutboxEvent.id).limit(limit)))
+    def take_unfanned(self, limit: int) -> list[Unfanned]:
+        """Up to ``limit`` events not yet fanned out, oldest first, marked fanned out in the
+        same statement (the caller holds the fan-out lock and commits their deliveries)."""
+        rows = self.session.execute(_TAKE_UNFANNED, {"limit": limit})
+        return sorted((Unfanned(**row._mapping) for row in rows), key=lambda e: e.id)
+
+    def skip_unfanned(self, limit: int) -> int:
+        """With no receiver anywhere: up to ``limit`` events marked fanned out, none kept."""
+        return self.session.execute(_SKIP_UNFANNED, {"limit": limit}).rowcount
 
     def subscribers(self) -> list[Subscriber]:
         rows = self.session.execute(
@@ -132,8 +159,9 @@ class OutboxRepository:
         if rows:
             self.session.execute(insert(Delivery), rows)
 
-    def mark_fanned_out(self, ids: Sequence[int]) -> None:
-        self.session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids))).values(fanned_out=True))
+    def wake_senders(self) -> None:
+        """Tell every deliverer's senders (at commit) that new deliveries are waiting."""
+        self.session.execute(text("SELECT pg_notify('his_pacs_outbox', 'deliveries')"))
 
     # --- delivery
     def claim(self, limit: int, token: str, margin_seconds: float) -> list[Claimed]:
