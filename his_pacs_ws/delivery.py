@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "his_pacs_outbox"
 BATCH = 10
 POLL_SECONDS = 1.0
+SENDER_IDLE_SECONDS = 10.0
 COALESCE_SECONDS = 0.05
 OVERDUE_EVERY_SECONDS = 5.0
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -213,13 +214,19 @@ class Deliverer:
             self.senders.ring()
 
     def _fan_out(self) -> None:
-        seen, last = 0, 0.0
+        """Fan new events out as they commit; every POLL_SECONDS also the events nobody was
+        told of, and one idle sender looks for retries that came due (one claim a second per
+        process, not one per sender)."""
+        seen, last, tick = 0, 0.0, time.monotonic()
         while not self.stop.is_set():
+            if time.monotonic() - tick >= POLL_SECONDS:
+                tick = time.monotonic()
+                self.senders.ring(one=True)
             last = time.monotonic()
             fanned = self._guarded(lambda: deliveries.fan_out(self.context.uow(), self.policy.max_age))
             if fanned == deliveries.FAN_OUT_BATCH:
                 continue  # more are waiting
-            seen = self.events.wait(seen, POLL_SECONDS)
+            seen = self.events.wait(seen, max(0.0, POLL_SECONDS - (time.monotonic() - tick)))
             # under a burst of commits, one pass for all that came within COALESCE_SECONDS
             self.stop.wait(max(0.0, COALESCE_SECONDS - (time.monotonic() - last)))
 
@@ -232,7 +239,8 @@ class Deliverer:
                 if sent == BATCH:
                     self.senders.ring(one=True)  # a backlog: another sender helps
                 continue
-            seen = self.senders.wait(seen, POLL_SECONDS)
+            # rung by new deliveries, or by the fan-out's poll; the timeout is a safety net
+            seen = self.senders.wait(seen, SENDER_IDLE_SECONDS)
 
     # --- one batch
     def deliver_batch(self, poster: HttpPoster) -> int:

@@ -147,6 +147,7 @@ def deliverer(own_url, monkeypatch, tmp_path):
     """A deliverer of four senders on the database, in this process, whose poll never comes
     during a test: whatever it does, a notification made it do."""
     monkeypatch.setattr(delivery, "POLL_SECONDS", 3600.0)
+    monkeypatch.setattr(delivery, "SENDER_IDLE_SECONDS", 3600.0)
     running = delivery.Deliverer(Settings(data_dir=tmp_path), own_url, threads=4)
     statements = Statements(running.engine)
     threads = running.start()
