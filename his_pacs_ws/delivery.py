@@ -258,6 +258,8 @@ class Deliverer:
         with self.context.uow() as uow:
             uow.outbox.relax_durability()
             claimed = uow.outbox.claim(BATCH, token, LEASE_MARGIN_SECONDS)
+            if not claimed:
+                return 0
             uow.commit()
         leased_at = time.monotonic()
         done: list[tuple[Claimed, Attempt | None]] = []  # not yet settled; None: give it back
