@@ -287,19 +287,25 @@ class Deliverer:
         ``renew``'s lease in it. Whether that lease is still ours."""
         with self.context.uow() as uow:
             uow.outbox.relax_durability()
-            records, answered = [], {}
+            records, outcomes, answered = [], [], {}
             for item, attempt in done:
                 if attempt is None:
                     uow.outbox.release(item.id, token)
                 else:
-                    records.append(self._settle(uow, item, attempt, token, answered))
+                    record, values = self._settle(uow, item, attempt, answered)
+                    records.append(record)
+                    outcomes.append((item.id, values))
+            owned = uow.outbox.finish(token, outcomes)
+            for pk, _ in outcomes:
+                if pk not in owned:
+                    log.warning("delivery %d: its lease ran out before the outcome was kept; it is sent again", pk)
             uow.outbox.record_attempts(records)
             for system_pk, (name, at) in answered.items():
                 self._reachable(uow, system_pk, name, at)
-            owned = renew is None or uow.outbox.extend(
+            renewed = renew is None or uow.outbox.extend(
                 renew.id, token, float(renew.timeout_seconds) + LEASE_MARGIN_SECONDS)
             uow.commit()
-        return owned
+        return renewed
 
     def _attempt(self, poster: HttpPoster, item: Claimed) -> "Attempt":
         kind = Notification(item.kind)
@@ -340,9 +346,10 @@ class Deliverer:
         outcome, code, message = read_answer(kind, status, answer)
         return outcome, code, message, status, answer
 
-    def _settle(self, uow, item: Claimed, attempt: "Attempt", token: str, answered: dict) -> dict:
-        """Keep one attempt's outcome; its call record, for the caller to insert with the
-        others. Receivers that answered go into ``answered``."""
+    def _settle(self, uow, item: Claimed, attempt: "Attempt", answered: dict) -> tuple[dict, dict]:
+        """One attempt's call record and the delivery's new values, for the caller to keep
+        with the others'; the receiver's failure streak counted. Receivers that answered go
+        into ``answered``."""
         kind, outcome, now = attempt.kind, attempt.outcome, attempt.finished_at
         record = {
             "at": attempt.started_at, "service": f"{kind.receiver_role.value}_CALLBACK", "caller": item.system,
@@ -370,8 +377,6 @@ class Deliverer:
         else:
             retry_at = self.policy.next_attempt(now, item.attempts + 1, critical=kind.critical)
             values = {"status": DeliveryStatus.RETRYING.value, "next_attempt_at": retry_at, **last}
-        if not uow.outbox.finish(item.id, token, values):
-            log.warning("delivery %d: its lease ran out before the outcome was kept; it is sent again", item.id)
         if outcome.retryable:
             streak = uow.outbox.receiver_failed(item.system_pk, now, f"{outcome.value}: "
                                                 f"{attempt.message or attempt.code or ''}")
@@ -382,7 +387,7 @@ class Deliverer:
                           item.system, outcome.value)
         elif outcome is not Outcome.NOT_SENT:  # it answered: reachable again
             answered[item.system_pk] = (item.system, now)
-        return record
+        return record, values
 
     def _reachable(self, uow, system_pk: int, name: str, at: datetime) -> None:
         touch = time.monotonic() - self._touched.get(system_pk, 0.0) > TOUCH_SECONDS

@@ -3,6 +3,7 @@ out to the subscribed receivers, and claimed by deliverers with FOR UPDATE SKIP 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
@@ -38,6 +39,23 @@ class Subscriber:
     role: str
     departments: frozenset[str] | None
     events: list[str] | None
+
+
+# An attempt's outcome, for many deliveries at once: what is not given stays as it was.
+_OUTCOME = ("status", "delivered_at", "next_attempt_at", "last_outcome", "last_http_status", "last_fault_code",
+            "last_error")
+_FINISH = text("""
+    UPDATE deliveries d
+    SET attempts = d.attempts + 1, updated_at = now(), lease_token = NULL, lease_until = NULL,
+        status = v.status, delivered_at = coalesce(v.delivered_at, d.delivered_at),
+        next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at), last_outcome = v.last_outcome,
+        last_http_status = v.last_http_status, last_fault_code = v.last_fault_code, last_error = v.last_error
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+        id bigint, status text, delivered_at timestamptz, next_attempt_at timestamptz, last_outcome text,
+        last_http_status integer, last_fault_code text, last_error text)
+    WHERE d.id = v.id AND d.lease_token = :token
+    RETURNING d.id
+""")
 
 
 @dataclass(frozen=True)
@@ -190,12 +208,17 @@ class OutboxRepository:
         means a notification is sent once more, with its MessageId."""
         self.session.execute(text("SET LOCAL synchronous_commit TO off"))
 
-    def finish(self, delivery_id: int, token: str, values: dict) -> bool:
-        """Keep an attempt's outcome, if the lease is still ours."""
-        return self.session.execute(
-            _UPDATE_DELIVERY.where(Delivery.id == delivery_id, Delivery.lease_token == token)
-            .values(attempts=Delivery.attempts + 1, updated_at=func.now(), lease_token=None, lease_until=None,
-                    **values)).rowcount == 1
+    def finish(self, token: str, outcomes: list[tuple[int, dict]]) -> set[int]:
+        """Keep attempts' outcomes (delivery id, its new values), in one statement, for the
+        deliveries whose lease is still ours: their ids."""
+        if not outcomes:
+            return set()
+        rows = [{"id": pk, **{k: values.get(k) for k in _OUTCOME}} for pk, values in outcomes]
+        for row in rows:
+            for key in ("delivered_at", "next_attempt_at"):
+                if row[key] is not None:
+                    row[key] = row[key].isoformat()
+        return set(self.session.scalars(_FINISH, {"token": token, "rows": json.dumps(rows)}))
 
     def release(self, delivery_id: int, token: str) -> None:
         """Give back a leased delivery that was not attempted."""
