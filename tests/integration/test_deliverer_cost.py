@@ -225,3 +225,39 @@ def test_with_a_callback_one_commit_costs_one_fan_out_and_one_claim(own, hospita
     assert len(claims) == 1, ran
     with own() as session:
         assert session.scalar(text("SELECT count(*) FROM deliveries WHERE application_no = :n"), {"n": number}) == 2
+
+
+def test_outcomes_kept_in_one_statement_only_under_the_lease_still_held(own, hospital):
+    from datetime import datetime, timezone
+
+    subscribe(own, paused=False)
+    hospital.released()
+    hospital.released()  # two applications: two heads of their queues
+    while deliveries.fan_out(UnitOfWork(own), timedelta(hours=1)):
+        pass
+    with UnitOfWork(own) as uow:
+        claimed = uow.outbox.claim(10, "a" * 32, 10)
+        uow.commit()
+    assert len(claimed) == 2
+    mine, stolen = claimed
+    with own() as session:  # the second one's lease ran out and another deliverer has it now
+        session.execute(text("UPDATE deliveries SET lease_token = :t WHERE id = :id"), {"t": "b" * 32, "id": stolen.id})
+        session.commit()
+    at = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+    with UnitOfWork(own) as uow:
+        owned = uow.outbox.finish("a" * 32, [
+            (mine.id, {"status": "DELIVERED", "delivered_at": at, "last_outcome": "DELIVERED",
+                       "last_http_status": 200, "last_fault_code": None, "last_error": None}),
+            (stolen.id, {"status": "RETRYING", "next_attempt_at": at, "last_outcome": "TIMEOUT",
+                         "last_http_status": None, "last_fault_code": None, "last_error": "no answer"}),
+        ])
+        uow.commit()
+    assert owned == {mine.id}
+    with own() as session:
+        rows = {row.id: row for row in session.execute(text(
+            "SELECT id, status, attempts, delivered_at, next_attempt_at, last_http_status, lease_token, lease_until "
+            "FROM deliveries WHERE id IN (:a, :b)"), {"a": mine.id, "b": stolen.id})}
+    assert (rows[mine.id].status, rows[mine.id].attempts, rows[mine.id].delivered_at,
+            rows[mine.id].last_http_status, rows[mine.id].lease_token, rows[mine.id].lease_until) == (
+        "DELIVERED", 1, at, 200, None, None)
+    assert (rows[stolen.id].status, rows[stolen.id].attempts, rows[stolen.id].lease_token) == ("PENDING", 0, "b" * 32)
