@@ -154,7 +154,7 @@ def deliverer(own_url, monkeypatch, tmp_path):
     with psycopg.connect(libpq(own_url), autocommit=True) as probe:
         wait_until(lambda: probe.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                          "AND query LIKE 'LISTEN%'").fetchone()[0] > 0, "the deliverer listening")
-    statements.settle()  # its first passes, and those the connection's ring set off
+    statements.settle(quiet=1.0)  # its first passes, and those the connection's ring set off
     running.statements = statements
     yield running
     running.stop.set()
