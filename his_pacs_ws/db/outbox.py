@@ -29,7 +29,7 @@ _UPDATE_ENDPOINT = update(CallbackEndpoint).execution_options(synchronize_sessio
 # one application become deliveries in Sequence order.
 _FAN_OUT_LOCK = 0x4849_5346  # "HISF"
 _OVERDUE_LOCK = 0x4849_534F  # "HISO"
-_ADD_EVENT = insert(OutboxEvent)
+_ADD_EVENT = insert(OutboxEvent.__table__)  # Core: no ORM bookkeeping on the hot path
 
 
 @dataclass(frozen=True)

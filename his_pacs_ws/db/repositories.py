@@ -33,8 +33,10 @@ _UNDO_EVENTS = ("SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED", "REPORT_WITHDRAW
 
 @lru_cache(maxsize=None)
 def _insert_or_nothing(model, conflict: tuple[str, ...], returning):
-    # Built once: statements executed with parameters reuse SQLAlchemy's compiled cache.
-    return insert(model).on_conflict_do_nothing(index_elements=list(conflict)).returning(returning)
+    # Built once: statements executed with parameters reuse SQLAlchemy's compiled cache. On
+    # the table, not the class: a Core INSERT skips the ORM's bulk-insert bookkeeping.
+    table = model.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c[returning])
 
 
 def insert_returning_id(session: Session, model, values: dict, conflict: list[str], *, returning=None):
@@ -43,7 +45,7 @@ def insert_returning_id(session: Session, model, values: dict, conflict: list[st
     On a conflict with a transaction still in flight, PostgreSQL waits for it to end, so a
     racing duplicate sees the winner's committed row.
     """
-    stmt = _insert_or_nothing(model, tuple(conflict), model.id if returning is None else returning)
+    stmt = _insert_or_nothing(model, tuple(conflict), "id" if returning is None else returning.key)
     return session.execute(stmt, values).scalar_one_or_none()
 
 
@@ -51,13 +53,23 @@ def _upsert(session: Session, model, values: dict, key: str) -> int:
     """Insert, or update the row with this key; a value not given keeps what is stored."""
     updates = {k: v for k, v in values.items() if k != key and v is not None}
     updates["updated_at"] = func.now()
+    table = model.__table__
     stmt = (
-        insert(model)
+        insert(table)
         .values(**values)
         .on_conflict_do_update(index_elements=[key], set_=updates)
-        .returning(model.id)
+        .returning(table.c.id)
     )
     return session.execute(stmt).scalar_one()
+
+
+_INSERT_APPLICATION = (
+    insert(Application).on_conflict_do_nothing(index_elements=["application_no"]).returning(Application)
+)
+_INSERT_ITEMS = insert(ApplicationItem.__table__)
+_INSERT_PACKAGES = insert(ApplicationItem.__table__).returning(ApplicationItem.__table__.c.id,
+                                                               sort_by_parameter_order=True)
+_INSERT_EVENT = insert(StatusEvent.__table__)
 
 
 @dataclass
@@ -97,10 +109,12 @@ class ApplicationRepository:
         to another patient: the caller compares and refuses."""
         updates = {k: v for k, v in values.items() if k not in ("visit_no", "patient_pk") and v is not None}
         updates["updated_at"] = func.now()
+        visits = Visit.__table__
         stmt = (
-            insert(Visit).values(**values)
-            .on_conflict_do_update(index_elements=["visit_no"], set_=updates, where=Visit.patient_pk == values["patient_pk"])
-            .returning(Visit.id, Visit.patient_pk)
+            insert(visits).values(**values)
+            .on_conflict_do_update(index_elements=["visit_no"], set_=updates,
+                                   where=visits.c.patient_pk == values["patient_pk"])
+            .returning(visits.c.id, visits.c.patient_pk)
         )
         row = self.session.execute(stmt).one_or_none()
         if row is None:  # the visit exists for another patient: report its owner
@@ -108,29 +122,30 @@ class ApplicationRepository:
                 select(Visit.id, Visit.patient_pk).where(Visit.visit_no == values["visit_no"])).one()
         return row.id, row.patient_pk
 
-    def insert(self, values: dict) -> int | None:
-        return insert_returning_id(self.session, Application, values, ["application_no"])
+    def insert(self, values: dict) -> Application | None:
+        """The new application as stored (its RETURNING row, no read-back), or None when
+        this ApplicationNo exists."""
+        return self.session.scalars(_INSERT_APPLICATION, values).one_or_none()
 
-    def add_items(self, application_pk: int, items: Iterable[dict]) -> None:
-        for position, item in enumerate(items):
-            components = item.get("components") or []
-            parent = ApplicationItem(application_pk=application_pk, position=position, **_item_columns(item))
-            self.session.add(parent)
-            self.session.flush()
-            for sub_position, component in enumerate(components):
-                self.session.add(
-                    ApplicationItem(
-                        application_pk=application_pk,
-                        parent_pk=parent.id,
-                        position=sub_position,
-                        **_item_columns(component),
-                    )
-                )
+    def add_items(self, application_pk: int, items: Sequence[dict]) -> None:
+        """The items in one multi-row INSERT, and the packages' components in one more."""
+        rows = [{"application_pk": application_pk, "parent_pk": None, "position": position, **_item_columns(item)}
+                for position, item in enumerate(items)]
+        if not any(item.get("components") for item in items):
+            self.session.execute(_INSERT_ITEMS.values(rows))
+            return
+        # executemany: SQLAlchemy batches it into multi-row INSERTs whose ids it matches
+        # to the rows in order (a single VALUES list's RETURNING order is not guaranteed)
+        ids = self.session.scalars(_INSERT_PACKAGES, rows).all()
+        components = [
+            {"application_pk": application_pk, "parent_pk": parent, "position": sub, **_item_columns(component)}
+            for parent, item in zip(ids, items) for sub, component in enumerate(item.get("components") or [])
+        ]
+        if components:
+            self.session.execute(_INSERT_ITEMS.values(components))
 
-    def add_event(self, **values: Any) -> StatusEvent:
-        event = StatusEvent(**values)
-        self.session.add(event)
-        return event
+    def add_event(self, **values: Any) -> None:
+        self.session.execute(_INSERT_EVENT, values)
 
     def timeline(self, application_pk: int) -> list[StatusEvent]:
         return list(
@@ -369,15 +384,17 @@ def _scope_keys(application_no: str | None, patient_id: str | None, visit_no: st
 
 
 _STORE_RESPONSE = (
-    update(ProcessedMessage)
-    .where(ProcessedMessage.id == bindparam("pk"))
+    update(ProcessedMessage.__table__)
+    .where(ProcessedMessage.__table__.c.id == bindparam("pk"))
     .values(response=bindparam("response", type_=JSONB))
 )
 _RECORD_CALL = insert(CallRecord)
 
 
 def record_call(engine: Engine, values: dict) -> None:
-    """Store one call record in a transaction of its own: it must outlive a rolled-back call."""
+    """Store one call record in a transaction of its own: it must outlive a rolled-back
+    call. Its commit waits for the disk: the answer is sent after it, and an answered call
+    is a recorded one even across a crash of PostgreSQL."""
     with engine.begin() as conn:
         conn.execute(_RECORD_CALL, values)
 

@@ -50,7 +50,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
         content = fingerprint(without(req, "message_id"))
         existing = uow.applications.get(req["application_no"])
         if existing is None:
-            existing = _insert(uow, req, content, billing.total(items), caller.name)
+            existing = _insert(uow, req, content, billing.total(items))
         if existing.request_hash != content:
             raise ApplicationExists(
                 f"application {req['application_no']} exists with different content"
@@ -60,7 +60,7 @@ def submit_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
     return run_once(uow, caller, "SubmitApplication", request, rule)
 
 
-def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: str) -> Application:
+def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal) -> Application:
     patient, visit = req["patient"], req["visit"]
     patient_pk = uow.applications.upsert_patient(
         {k: patient.get(k) for k in ("patient_id", "name", "sex", "birth_date", "id_card_no", "phone")}
@@ -72,7 +72,7 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
     )
     if owner != patient_pk:
         raise PatientMismatch(f"visit {visit['visit_no']} belongs to another patient")
-    pk = uow.applications.insert({
+    app = uow.applications.insert({
         "application_no": req["application_no"],
         "request_hash": content,
         "status": Status.NEW.value,
@@ -96,15 +96,18 @@ def _insert(uow: UnitOfWork, req: dict, content: str, total: Decimal, origin: st
         "priority": req.get("priority"),
         "total_amount": total,
     })
-    if pk is None:
+    if app is None:
         # Another request inserted this ApplicationNo a moment ago; compare with it.
         existing = uow.applications.get(req["application_no"])
         assert existing is not None
         return existing
-    uow.applications.add_items(pk, req["items"])
-    app = uow.applications.get_by_pk(pk)
-    record_event(uow, app, event="SUBMITTED", status=Status.NEW, occurred_at=req["ordered_at"],
-            operator=req["ordering_doctor"], source="HIS", origin=origin)
+    uow.applications.add_items(app.id, req["items"])
+    # The first event of the timeline: the row was inserted NEW, nothing to set or tell.
+    doctor = req["ordering_doctor"]
+    uow.applications.add_event(
+        application_pk=app.id, event="SUBMITTED", status=Status.NEW.value, applied=True,
+        occurred_at=req["ordered_at"], operator_code=doctor["code"], operator_name=doctor["name"],
+        source="HIS", note=None, room=None)
     return app
 
 

@@ -101,7 +101,7 @@ def record_event(uow, app: Application, *, event: str, status: Status, occurred_
                  source: str, origin: str | None, applied: bool = True, note: str | None = None,
                  room: str | None = None) -> None:
     """Add an event to the timeline; an applied one sets the application's status and
-    tells the HIS systems (the submission excepted: nothing has happened yet)."""
+    tells the HIS systems. (The submission writes its own first event.)"""
     uow.applications.add_event(
         application_pk=app.id, event=event, status=status.value, applied=applied,
         occurred_at=occurred_at, operator_code=(operator or {}).get("code"),
@@ -110,11 +110,10 @@ def record_event(uow, app: Application, *, event: str, status: Status, occurred_
     if applied:
         app.status = status.value
         app.updated_at = now()
-        if event != "SUBMITTED":
-            emit(uow, Notification.APPLICATION_STATUS_CHANGED, app, {
-                **application_state(app), "event": event, "operator": operator, "source": source,
-                "patient_id": app.patient_id, "note": note,
-            }, origin=origin, occurred_at=occurred_at)
+        emit(uow, Notification.APPLICATION_STATUS_CHANGED, app, {
+            **application_state(app), "event": event, "operator": operator, "source": source,
+            "patient_id": app.patient_id, "note": note,
+        }, origin=origin, occurred_at=occurred_at)
 
 
 def emit(uow, kind: Notification, app: Application, payload: dict, *, origin: str | None,

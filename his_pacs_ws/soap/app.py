@@ -8,9 +8,6 @@ import io
 import logging
 import re
 import sys
-import time
-from datetime import datetime, timezone
-from decimal import Decimal
 
 from lxml import etree
 from spyne import Fault
@@ -26,9 +23,8 @@ from his_pacs_ws.services.secrets import SecretBox, load_key
 from his_pacs_ws.soap.callbacks import HisCallbackService, PacsCallbackService
 from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.faults import fault, fault_code, from_error, internal_error
+from his_pacs_ws.soap.call import ENVIRON_KEY, Call
 from his_pacs_ws.soap.protocol import (
-    ENVIRON_FAULT,
-    ENVIRON_KEY,
     SOAP_ENV,
     Endpoint,
     decoded_for_parsing,
@@ -37,14 +33,12 @@ from his_pacs_ws.soap.protocol import (
     make_endpoint,
     quiet_spyne_logging,
 )
-from his_pacs_ws.soap.services import CallState, HisService, PacsService
+from his_pacs_ws.soap.services import HisService, PacsService
 from his_pacs_ws.soap.types import TNS
 from his_pacs_ws.soap.wssecurity import WSSE, MalformedToken, read_token
 
 log = logging.getLogger(__name__)
 
-ENVIRON_ROOT = "his_pacs_ws.root"
-ENVIRON_BODY = "his_pacs_ws.body"
 UNAUTHENTICATED_BODY_BYTES = 4096
 
 ENDPOINTS = {"/ws/his": (Role.HIS, HisService), "/ws/pacs": (Role.PACS, PacsService)}
@@ -143,29 +137,29 @@ class Dispatcher:
         return [document]
 
     def _call(self, environ, start_response, role: Role, endpoint: Endpoint):
-        started = time.perf_counter()
-        state = CallState(service=role.value, caller=None)
-        environ[ENVIRON_KEY] = state
-        refusal, exc_info, chunks = self._guard(environ), None, []
+        """The pipeline: guard -> authentication -> operation (spyne) -> record, each stage
+        working on the one ``Call``."""
+        call = Call.start(environ, role.value)
+        refusal, exc_info, chunks = self._guard(environ, call), None, []
         if refusal is None:
-            refusal = self._authenticate(environ, state, role)
+            refusal = self._authenticate(call, role)
         if refusal is None:
             try:
                 chunks = list(endpoint(environ, start_response))
             except Exception as exc:  # never a bare HTTP 500 page: always a fault envelope
-                log.error("unhandled %s in %s", type(exc).__name__, state.operation or "a SOAP call")
+                log.error("unhandled %s in %s", type(exc).__name__, call.operation or "a SOAP call")
                 refusal, exc_info = internal_error(), sys.exc_info()
         if refusal is not None:
-            environ[ENVIRON_FAULT] = fault_code(refusal)
+            call.fault_code = fault_code(refusal)
             body = fault_envelope(refusal)
             # exc_info lets these headers replace any that spyne set before it failed
             start_response("500 Internal Server Error", [
                 ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))], exc_info)
             chunks = [body]
-        self._record(environ, state, started, b"".join(chunks))
+        self._record(call, b"".join(chunks))
         return chunks
 
-    def _guard(self, environ) -> Fault | None:
+    def _guard(self, environ, call: Call) -> Fault | None:
         limit = self.runtime.settings.max_request_bytes
         codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
         if any(coding != "chunked" for coding in codings):  # gunicorn passes gzip on undecoded
@@ -178,7 +172,7 @@ class Dispatcher:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         stream = environ["wsgi.input"]
         body = stream.read(declared) if declared else stream.read(limit + 1)
-        environ[ENVIRON_BODY] = body[:limit]
+        call.body = body[:limit]
         if len(body) > limit:
             return fault("RequestTooLarge", f"the request body exceeds {limit} bytes")
         if _DOCTYPE.search(body):
@@ -192,7 +186,7 @@ class Dispatcher:
             return fault("XmlSyntaxError", "the request is not well-formed XML")
         if root.getroottree().docinfo.doctype:  # declared in an encoding the byte check missed
             return fault("DTDNotAllowed", "document type declarations are not accepted")
-        environ[ENVIRON_ROOT] = root
+        call.root = root
         if problem := envelope_problem(root):
             return problem
         # spyne parses exactly what was checked here, and needs no charset or Content-Type
@@ -202,50 +196,41 @@ class Dispatcher:
         environ["CONTENT_TYPE"] = "text/xml"
         return None
 
-    def _authenticate(self, environ, state: CallState, role: Role) -> Fault | None:
+    def _authenticate(self, call: Call, role: Role) -> Fault | None:
         if self.authenticator is None:  # HIS_PACS_AUTH=off: a local demo, warned about at start
-            state.caller = Caller(role.value, role)
+            call.caller = Caller(role.value, role)
             return None
         try:
-            token = read_token(environ[ENVIRON_ROOT])
+            token = read_token(call.root)
         except MalformedToken:
             token = None
         try:
-            state.caller = self.authenticator.authenticate(token, role)
+            call.caller = self.authenticator.authenticate(token, role)
         except ServiceError as err:
             if token is not None:  # recorded under the name it claimed, to find failed logins
-                state.claimed = token.username
+                call.claimed = token.username
             return from_error(err)
         except Exception as exc:  # e.g. a secret key that does not open the stored passwords
             log.error("authentication could not be checked: %s", type(exc).__name__)
             return internal_error()
         return None
 
-    def _record(self, environ, state: CallState, started: float, response: bytes) -> None:
-        code = environ.get(ENVIRON_FAULT)
-        if state.operation is None and environ.get(ENVIRON_ROOT) is not None:
-            for key, value in _facts_from(environ[ENVIRON_ROOT]).items():
-                setattr(state, key, value)
-        duration = Decimal(str(round((time.perf_counter() - started) * 1000, 2)))
-        caller = state.caller.name if state.caller else state.claimed
-        request = without_credentials(environ.get(ENVIRON_BODY), environ.get(ENVIRON_ROOT))
-        if state.caller is None and request:  # anyone can send these: keep enough to see what it was
+    def _record(self, call: Call, response: bytes) -> None:
+        if call.operation is None and call.root is not None:
+            call.note_facts(_facts_from(call.root))
+        request = without_credentials(call.body, call.root)
+        if call.caller is None and request:  # anyone can send these: keep enough to see what it was
             request = request[:UNAUTHENTICATED_BODY_BYTES]
+        row = call.record(request, response)
         try:
-            self.runtime.record_call(
-                at=datetime.now(timezone.utc), service=state.service, caller=caller,
-                operation=state.operation, message_id=state.message_id,
-                application_no=state.application_no, patient_id=state.patient_id,
-                outcome="FAULT" if code else "OK", fault_code=code, duration_ms=duration,
-                replayed=state.replayed, remote_addr=(environ.get("REMOTE_ADDR") or "")[:64] or None,
-                request_body=request, response_body=response,
-            )
+            self.runtime.record_call(**row)
         except Exception as exc:
-            log.warning("could not record a %s call: %s", state.operation, type(exc).__name__)
+            log.warning("could not record a %s call: %s", call.operation, type(exc).__name__)
         log.info(  # %r: names and ids of a refused call come from an unauthenticated body
             "%s %r caller=%r message_id=%r outcome=%s%s %.1fms",
-            state.service, state.operation, caller, state.message_id,
-            "FAULT " + code if code else "OK", " (replayed)" if state.replayed else "", duration,
+            call.service, call.operation, call.caller_name, call.message_id,
+            "FAULT " + call.fault_code if call.fault_code else "OK", " (replayed)" if call.replayed else "",
+            row["duration_ms"],
         )
 
 
@@ -288,4 +273,4 @@ def build_app(settings: Settings, database_url: str):
 
     operations = {name for _, service in ENDPOINTS.values() for name in service.public_methods}
     return mount(Dispatcher(context, authenticator), context, operations=operations,
-                 call_key=ENVIRON_KEY, fault_key=ENVIRON_FAULT)
+                 call_key=ENVIRON_KEY)

@@ -89,8 +89,14 @@ def _coerce(value: Any, cls, tz: tzinfo) -> Any:
     return value
 
 
+class ResultShapeError(Exception):
+    """A use case's result lacks a field its wire type requires (spyne would drop the
+    element silently, and the partner's parser would fail on it)."""
+
+
 def build(cls, data: Any, tz: tzinfo) -> Any:
-    """Plain result data as an instance of the spyne type ``cls``."""
+    """Plain result data as an instance of the spyne type ``cls``; a required field
+    missing is ResultShapeError."""
     if data is None:
         return None
     if _is_array(cls):
@@ -98,10 +104,13 @@ def build(cls, data: Any, tz: tzinfo) -> Any:
         return [build(member, item, tz) for item in data]
     if issubclass(cls, ComplexModelBase):
         kwargs = {}
-        for name, field in cls.get_flat_type_info(cls).items():
+        fields = cls.get_flat_type_info(cls)
+        for name, field in fields.items():
             value = data.get(snake(name))
             if value is not None:
                 kwargs[name] = build(field, value, tz)
+            elif field.Attributes.min_occurs >= 1:
+                raise ResultShapeError(f"{cls.get_type_name()}.{name} is required and the result has none")
         # Instantiate the declared class, not a customized copy (spyne warns, and formats a
         # stack trace on every instance, when a customized class is instantiated).
         return (cls.__orig__ or cls)(**kwargs)

@@ -16,7 +16,7 @@ from spyne.server.wsgi import WsgiApplication
 
 from his_pacs_ws.services.context import Context
 from his_pacs_ws.soap.faults import fault, fault_code, internal_error
-from his_pacs_ws.soap.services import CallState
+from his_pacs_ws.soap.call import Call
 from his_pacs_ws.soap.types import TNS
 from his_pacs_ws.soap.wsdl import finish
 
@@ -29,8 +29,6 @@ WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secex
 # The headers this service processes; any other marked mustUnderstand="1" is refused.
 UNDERSTOOD_HEADERS = {f"{{{WSSE}}}Security"}
 XML_MEDIA_TYPES = {"text/xml", "application/xml", "application/soap+xml"}
-ENVIRON_KEY = "his_pacs_ws.call"
-ENVIRON_FAULT = "his_pacs_ws.fault"
 
 
 def soap_fault(code: str, message: str) -> Fault:
@@ -229,14 +227,14 @@ class Endpoint(WsgiApplication):
             p_ctx.in_error = mapped
         if p_ctx.out_error is error:
             p_ctx.out_error = mapped
-        p_ctx.transport.req_env[ENVIRON_FAULT] = fault_code(mapped)
+        Call.of(p_ctx.transport.req_env).fault_code = fault_code(mapped)
         return super().handle_error(p_ctx, others, mapped, start_response)
 
 
 def _on_method_call(ctx) -> None:
-    state: CallState = ctx.transport.req_env[ENVIRON_KEY]
-    state.operation = (ctx.method_request_string or "").rsplit("}", 1)[-1]
-    ctx.udc = state
+    call = Call.of(ctx.transport.req_env)
+    call.operation = (ctx.method_request_string or "").rsplit("}", 1)[-1]
+    ctx.udc = call
 
 
 class Soap11WithoutMultiref(Soap11):

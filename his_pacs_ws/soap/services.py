@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -19,6 +18,7 @@ from his_pacs_ws.services import applications, critical_values, emr, ledger, rep
 from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.messages import Replayed
 from his_pacs_ws.soap import types as t
+from his_pacs_ws.soap.call import Call
 from his_pacs_ws.soap.convert import build, to_plain
 from his_pacs_ws.soap.faults import from_error, internal_error
 from his_pacs_ws.soap.types import opt, req
@@ -29,20 +29,6 @@ log = logging.getLogger(__name__)
 FAULTS = [t.ServiceFault]
 
 
-@dataclass
-class CallState:
-    """Per-call facts for the call record, filled in as the call goes."""
-
-    service: str
-    caller: Caller | None
-    operation: str | None = None
-    message_id: str | None = None
-    application_no: str | None = None
-    patient_id: str | None = None
-    replayed: bool = False
-    claimed: str | None = None  # the user name of a token that was refused
-
-
 def _safe_traceback(exc: BaseException) -> str:
     """Where it failed, without the exception's message (which may quote patient data)."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -51,42 +37,31 @@ def _safe_traceback(exc: BaseException) -> str:
 
 def invoke(ctx, use_case: Callable, request, result_type):
     runtime: Context = ctx.app.runtime
-    state: CallState = ctx.udc
+    call: Call = ctx.udc
     settings = runtime.settings
     # Noted before the conversion, which may refuse a value: the call record still says what
     # the call was about.
-    state.message_id = _text(getattr(request, "MessageId", None))
-    state.application_no = _text(getattr(request, "ApplicationNo", None))
+    call.message_id = _text(getattr(request, "MessageId", None))
+    call.application_no = _text(getattr(request, "ApplicationNo", None))
     try:
         plain = to_plain(request, type(request), settings.tz) if request is not None else {}
-        state.message_id = plain.get("message_id")
-        state.application_no = plain.get("application_no")
-        state.patient_id = plain.get("patient_id") or (plain.get("patient") or {}).get("patient_id")
-        result = use_case(runtime.uow(), settings, state.caller, plain)
+        call.note_request(plain)
+        result = use_case(runtime.uow(), settings, call.caller, plain)
     except ServiceError as err:
         raise from_error(err) from None
     except Exception as exc:  # the edge: nothing unexpected leaves without a clean fault
         log.error(
             "internal error in %s (caller %s, MessageId %s): %s at %s",
-            state.operation, state.caller, state.message_id, type(exc).__name__, _safe_traceback(exc),
+            call.operation, call.caller, call.message_id, type(exc).__name__, _safe_traceback(exc),
         )
         raise internal_error() from None
-    state.replayed = isinstance(result, Replayed)
-    _note_subject(state, result)
+    call.replayed = isinstance(result, Replayed)
+    call.note_subject(result)
     return build(result_type, result, settings.tz)
 
 
 def _text(value) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _note_subject(state: CallState, result: dict) -> None:
-    """Which application and patient a call was about, when the request did not say (an
-    acknowledgement names only its CriticalValueNo): for the call record's search."""
-    for part in (result, result.get("application"), result.get("critical_value")):
-        if isinstance(part, dict):
-            state.application_no = state.application_no or part.get("application_no")
-            state.patient_id = state.patient_id or part.get("patient_id")
 
 
 def ping(uow, settings: Settings, caller: Caller, request: dict) -> dict:

@@ -11,11 +11,11 @@ from his_pacs_ws.web.metrics import Metrics
 
 
 class Front:
-    def __init__(self, dispatcher, context: Context, *, operations: set[str], call_key: str, fault_key: str):
+    def __init__(self, dispatcher, context: Context, *, operations: set[str], call_key: str):
         self.dispatcher = dispatcher
         self.console = Console(context)
         self.metrics = Metrics(context, operations)
-        self.call_key, self.fault_key = call_key, fault_key
+        self.call_key = call_key  # where the dispatcher leaves the call (soap.call.Call)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -30,7 +30,7 @@ class Front:
         chunks = self.dispatcher(environ, start_response)
         state = environ.get(self.call_key)
         if state is not None:  # a SOAP call (not a WSDL, /health or a 404)
-            self.metrics.observe(state.service, state.operation, environ.get(self.fault_key) or "OK",
+            self.metrics.observe(state.service, state.operation, state.fault_code or "OK",
                                  time.perf_counter() - started)
         return chunks
 
