@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from his_pacs_ws import delivery
 from his_pacs_ws.config import Settings
-from his_pacs_ws.db import migrate
 from his_pacs_ws.db.engine import UnitOfWork, make_engine, session_factory
 from his_pacs_ws.services import deliveries
 from his_pacs_ws.services.secrets import SecretBox
 from his_pacs_ws.services.systems import add_system
+from tests.conftest import migrated_database
 from tests.integration.conftest import Hospital, unique
 
 BOX = SecretBox(b"c" * 32)
@@ -31,18 +30,9 @@ BOX = SecretBox(b"c" * 32)
 @pytest.fixture(scope="module")
 def own_url(database_url):
     """A fresh, migrated database on the suite's server, dropped afterwards."""
-    name = f"his_pacs_cost_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    with migrated_database(admin, "his_pacs_cost") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
