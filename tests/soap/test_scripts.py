@@ -317,3 +317,13 @@ def test_charges_takes_the_application_no_like_get_and_reports(base_url):
     assert spelled.stdout == positional.stdout
     neither = run("simulate_his.py", "--url", base_url, "charges")
     assert neither.returncode == 2 and "give APPLICATION_NO or --patient-id" in neither.stderr
+
+
+def test_bench_reports_the_cost_of_the_service_and_of_its_background_processes_apart(server):
+    result = run("bench.py", "--url", server.url, "--rounds", "2", "--concurrency", "1", "--serve-pid", str(server.pid))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 calls (2 applications)" in result.stdout
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if ":" in line}
+    assert "ms per call; PostgreSQL CPU" in lines["service CPU"], result.stdout  # this server's processes found
+    assert lines["background CPU"].startswith("background CPU: deliverers ") and "inbox processor" in lines[
+        "background CPU"], result.stdout
