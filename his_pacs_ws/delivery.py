@@ -1,10 +1,13 @@
 """The deliverer: `his-pacs-ws deliver`, and what `serve` starts beside gunicorn.
 
-Threads claim deliveries with FOR UPDATE SKIP LOCKED (so deliverers on any number of
-machines share the work and never send one at the same time), post them to the partners'
-callbacks, and commit the outcome. LISTEN/NOTIFY wakes them the moment a change commits;
-a short poll picks up retries that come due. A delivery in flight when its deliverer dies
-is released with its transaction and sent again, with the same MessageId.
+One thread per process fans new outbox events out to their receivers (one fan-out at a
+time across every deliverer, under an advisory lock). Sender threads claim deliveries with
+FOR UPDATE SKIP LOCKED (so deliverers on any number of machines share the work and never
+send one at the same time), post them to the partners' callbacks, and commit the outcome.
+LISTEN/NOTIFY wakes the fan-out the moment a change commits (when some system has a
+callback at all: migration 0008), and the fan-out wakes the senders when it made
+deliveries; a short poll picks up retries that come due and marks the events nobody can
+receive. A delivery in flight when its deliverer dies is sent again, with the same MessageId.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "his_pacs_outbox"
 BATCH = 10
 POLL_SECONDS = 1.0
+SENDER_IDLE_SECONDS = 10.0
 COALESCE_SECONDS = 0.05
 OVERDUE_EVERY_SECONDS = 5.0
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -54,10 +58,14 @@ class Wakeup:
         self._cond = threading.Condition()
         self._generation = 0
 
-    def ring(self) -> None:
+    def ring(self, *, one: bool = False) -> None:
+        """Wake every sleeper, or ``one``: a thread that was busy looks again either way."""
         with self._cond:
             self._generation += 1
-            self._cond.notify_all()
+            if one:
+                self._cond.notify()
+            else:
+                self._cond.notify_all()
 
     def wait(self, seen: int, timeout: float) -> int:
         with self._cond:
@@ -135,33 +143,45 @@ class Deliverer:
         self.settings = settings
         self.threads = threads or settings.delivery_threads
         self.policy = settings.retry_policy
-        # a connection per thread, the listener's, and one for the overdue sweep
+        # a connection per sender, the fan-out's and the overdue sweep's (the listener has its own)
         self.database_url = database_url
-        self.engine = make_engine(database_url, pool_size=self.threads + 1)
+        self.engine = make_engine(database_url, pool_size=self.threads + 2)
         self.context = Context(settings, self.engine)
         self.box = SecretBox(load_key(settings.secret_key, settings.data_dir, create=False)) \
             if settings.secret_key or (settings.data_dir / "secret.key").exists() else None
         self.stop = threading.Event()
-        self.wakeup = Wakeup()
+        self.events = Wakeup()  # new outbox events: the fan-out thread
+        self.senders = Wakeup()  # new deliveries (or a retry, a resume): the sender threads
         self._secrets: dict[tuple[int, bytes], str] = {}
         self._touched: dict[int, float] = {}  # when this process last wrote a receiver's last success
 
     # --- the process
+    def start(self) -> list[threading.Thread]:
+        """The listener, the fan-out and the sender threads, started."""
+        threads = [threading.Thread(target=self._listen, name="listen", daemon=True),
+                   threading.Thread(target=self._fan_out, name="fan-out", daemon=True),
+                   *(threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True)
+                     for i in range(self.threads))]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def finish(self, threads: list[threading.Thread]) -> None:
+        """After ``stop`` is set: every thread woken, joined, the connections closed."""
+        self.events.ring()
+        self.senders.ring()
+        for thread in threads:
+            thread.join(timeout=30)
+        self.engine.dispose()
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        workers = [threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True)
-                   for i in range(self.threads)]
-        listener = threading.Thread(target=self._listen, name="listen", daemon=True)
-        for thread in (listener, *workers):
-            thread.start()
+        threads = self.start()
         log.info("deliverer started: %d threads", self.threads)
         while not self.stop.wait(OVERDUE_EVERY_SECONDS):
             self._guarded(lambda: critical_values.notify_overdue(self.context.uow(), self.settings))
-        self.wakeup.ring()
-        for thread in workers:
-            thread.join(timeout=30)
-        self.engine.dispose()
+        self.finish(threads)
         log.info("deliverer stopped")
 
     def _guarded(self, step) -> object:
@@ -175,24 +195,52 @@ class Deliverer:
         return None
 
     def _listen(self) -> None:
-        """LISTEN on the outbox channel; every committed event rings the deliverers."""
+        """LISTEN on the outbox channel: a committed event rings the fan-out, new deliveries
+        (another deliverer's fan-out too) one sender; anything else everyone."""
         while not self.stop.is_set():
             try:
-                listen(self.database_url, CHANNEL, self.wakeup.ring, self.stop)
+                listen(self.database_url, CHANNEL, self.notified, self.stop)
             except Exception as exc:
                 log.warning("deliverer: listening failed (%s); polling until it works again", type(exc).__name__)
                 self.stop.wait(1.0)
+
+    def notified(self, payload: str | None) -> None:
+        if payload == "event":
+            self.events.ring()
+        elif payload == "deliveries":
+            self.senders.ring(one=True)  # it rings another if there is more than it can take
+        else:  # connected (whatever came before), a retry, a resume
+            self.events.ring()
+            self.senders.ring()
+
+    def _fan_out(self) -> None:
+        """Fan new events out as they commit; every POLL_SECONDS also the events nobody was
+        told of, and one idle sender looks for retries that came due (one claim a second per
+        process, not one per sender)."""
+        seen, last, tick = 0, 0.0, time.monotonic()
+        while not self.stop.is_set():
+            if time.monotonic() - tick >= POLL_SECONDS:
+                tick = time.monotonic()
+                self.senders.ring(one=True)
+            last = time.monotonic()
+            fanned = self._guarded(lambda: deliveries.fan_out(self.context.uow(), self.policy.max_age))
+            if fanned == deliveries.FAN_OUT_BATCH:
+                continue  # more are waiting
+            seen = self.events.wait(seen, max(0.0, POLL_SECONDS - (time.monotonic() - tick)))
+            # under a burst of commits, one pass for all that came within COALESCE_SECONDS
+            self.stop.wait(max(0.0, COALESCE_SECONDS - (time.monotonic() - last)))
 
     def _work(self) -> None:
         poster = HttpPoster()
         seen = 0
         while not self.stop.is_set():
-            fanned = self._guarded(lambda: deliveries.fan_out(self.context.uow(), self.policy.max_age))
             sent = self._guarded(lambda: self.deliver_batch(poster))
-            if not fanned and not sent:
-                seen = self.wakeup.wait(seen, POLL_SECONDS)
-                # a burst of commits rings many times: one pass per thread for all of them
-                self.stop.wait(COALESCE_SECONDS)
+            if sent:
+                if sent == BATCH:
+                    self.senders.ring(one=True)  # a backlog: another sender helps
+                continue
+            # rung by new deliveries, or by the fan-out's poll; the timeout is a safety net
+            seen = self.senders.wait(seen, SENDER_IDLE_SECONDS)
 
     # --- one batch
     def deliver_batch(self, poster: HttpPoster) -> int:
@@ -210,6 +258,8 @@ class Deliverer:
         with self.context.uow() as uow:
             uow.outbox.relax_durability()
             claimed = uow.outbox.claim(BATCH, token, LEASE_MARGIN_SECONDS)
+            if not claimed:
+                return 0
             uow.commit()
         leased_at = time.monotonic()
         done: list[tuple[Claimed, Attempt | None]] = []  # not yet settled; None: give it back
@@ -237,19 +287,25 @@ class Deliverer:
         ``renew``'s lease in it. Whether that lease is still ours."""
         with self.context.uow() as uow:
             uow.outbox.relax_durability()
-            records, answered = [], {}
+            records, outcomes, answered = [], [], {}
             for item, attempt in done:
                 if attempt is None:
                     uow.outbox.release(item.id, token)
                 else:
-                    records.append(self._settle(uow, item, attempt, token, answered))
+                    record, values = self._settle(uow, item, attempt, answered)
+                    records.append(record)
+                    outcomes.append((item.id, values))
+            owned = uow.outbox.finish(token, outcomes)
+            for pk, _ in outcomes:
+                if pk not in owned:
+                    log.warning("delivery %d: its lease ran out before the outcome was kept; it is sent again", pk)
             uow.outbox.record_attempts(records)
             for system_pk, (name, at) in answered.items():
                 self._reachable(uow, system_pk, name, at)
-            owned = renew is None or uow.outbox.extend(
+            renewed = renew is None or uow.outbox.extend(
                 renew.id, token, float(renew.timeout_seconds) + LEASE_MARGIN_SECONDS)
             uow.commit()
-        return owned
+        return renewed
 
     def _attempt(self, poster: HttpPoster, item: Claimed) -> "Attempt":
         kind = Notification(item.kind)
@@ -290,9 +346,10 @@ class Deliverer:
         outcome, code, message = read_answer(kind, status, answer)
         return outcome, code, message, status, answer
 
-    def _settle(self, uow, item: Claimed, attempt: "Attempt", token: str, answered: dict) -> dict:
-        """Keep one attempt's outcome; its call record, for the caller to insert with the
-        others. Receivers that answered go into ``answered``."""
+    def _settle(self, uow, item: Claimed, attempt: "Attempt", answered: dict) -> tuple[dict, dict]:
+        """One attempt's call record and the delivery's new values, for the caller to keep
+        with the others'; the receiver's failure streak counted. Receivers that answered go
+        into ``answered``."""
         kind, outcome, now = attempt.kind, attempt.outcome, attempt.finished_at
         record = {
             "at": attempt.started_at, "service": f"{kind.receiver_role.value}_CALLBACK", "caller": item.system,
@@ -320,8 +377,6 @@ class Deliverer:
         else:
             retry_at = self.policy.next_attempt(now, item.attempts + 1, critical=kind.critical)
             values = {"status": DeliveryStatus.RETRYING.value, "next_attempt_at": retry_at, **last}
-        if not uow.outbox.finish(item.id, token, values):
-            log.warning("delivery %d: its lease ran out before the outcome was kept; it is sent again", item.id)
         if outcome.retryable:
             streak = uow.outbox.receiver_failed(item.system_pk, now, f"{outcome.value}: "
                                                 f"{attempt.message or attempt.code or ''}")
@@ -332,7 +387,7 @@ class Deliverer:
                           item.system, outcome.value)
         elif outcome is not Outcome.NOT_SENT:  # it answered: reachable again
             answered[item.system_pk] = (item.system, now)
-        return record
+        return record, values
 
     def _reachable(self, uow, system_pk: int, name: str, at: datetime) -> None:
         touch = time.monotonic() - self._touched.get(system_pk, 0.0) > TOUCH_SECONDS

@@ -5,7 +5,9 @@ and the CPU the service and PostgreSQL spent per call.
 Each round is one application: SubmitApplication, ConfirmPayment, ReportStatus REGISTERED,
 GetApplication (4 calls). Requests are prebuilt raw envelopes so the client spends little
 CPU on the same machine. CPU is read from /proc for the processes whose command line
-names his-pacs-ws (the gunicorn master and its workers) and for postgres.
+names his-pacs-ws serve (the gunicorn master and its workers), for the background processes
+serve starts (the deliverers of push mode, the PACS inbox processor; each shown apart) and
+for postgres (every backend, the background processes' included).
 
     python scripts/bench.py --url http://127.0.0.1:8000 --rounds 500 --concurrency 4
 """
@@ -52,26 +54,55 @@ STEPS = [("his", "SubmitApplication", SUBMIT), ("his", "ConfirmPayment", PAY),
          ("pacs", "ReportStatus", REGISTER), ("his", "GetApplication", GET)]
 
 
-def cpu_seconds(match) -> float:
-    """utime + stime of every process whose command line matches."""
+def processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, utime + stime in seconds) of every process."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    table = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            if not match(cmdline):
-                continue
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
         except OSError:
             continue
-    return total
+        table[int(pid)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def under(table: dict, pid: int, root: int | None) -> bool:
+    """Whether ``pid`` is ``root`` or descends from it (always, without a root)."""
+    if root is None:
+        return True
+    for _ in range(64):
+        if pid == root:
+            return True
+        if pid <= 1 or pid not in table:
+            return False
+        pid = table[pid][0]
+    return False
+
+
+def cpu_seconds(match, root: int | None = None) -> float:
+    """utime + stime of every process whose command line matches (and, given ``root``, that
+    is it or descends from it: another deployment on the machine is not counted)."""
+    table = processes()
+    return sum(cpu for pid, (_, cmdline, cpu) in table.items() if match(cmdline) and under(table, pid, root))
 
 
 def is_service(cmdline: str) -> bool:
     return ("his-pacs-ws" in cmdline or "his_pacs_ws.cli" in cmdline) and " serve" in cmdline
+
+
+def is_background(command: str):
+    """A his-pacs-ws background process: `deliver` or `inbox` (serve's children or on their own)."""
+    def match(cmdline: str) -> bool:
+        return ("his-pacs-ws" in cmdline or "his_pacs_ws.cli" in cmdline) and f" {command}" in cmdline \
+            and " serve" not in cmdline
+    return match
+
+
+BACKGROUND = {"deliverers": is_background("deliver"), "inbox processor": is_background("inbox")}
 
 
 def is_postgres(cmdline: str) -> bool:
@@ -132,6 +163,9 @@ def main() -> int:
     parser.add_argument("--pacs-user", default=os.environ.get("HIS_PACS_PACS_USER"))
     parser.add_argument("--pacs-password", default=os.environ.get("HIS_PACS_PACS_PASSWORD"))
     parser.add_argument("--no-auth", action="store_true", help="for a demo server with HIS_PACS_AUTH=off")
+    parser.add_argument("--serve-pid", type=int, help="count only this serve process and its children")
+    parser.add_argument("--postgres-pid", type=int,
+                        help="count only this postmaster and its backends (the first line of postmaster.pid)")
     args = parser.parse_args()
     base = args.url.rstrip("/")
     if args.no_auth:
@@ -157,14 +191,19 @@ def main() -> int:
     for _ in range(5):  # warm-up: connections, caches
         round_trip(base, headers, {k: [] for k in latencies}, [], lock)
 
-    service_cpu, postgres_cpu = cpu_seconds(is_service), cpu_seconds(is_postgres)
+    def measure() -> tuple[float, float, dict[str, float]]:
+        return (cpu_seconds(is_service, args.serve_pid), cpu_seconds(is_postgres, args.postgres_pid),
+                {name: cpu_seconds(match, args.serve_pid) for name, match in BACKGROUND.items()})
+
+    service_cpu, postgres_cpu, background_cpu = measure()
     started = time.perf_counter()
     with ThreadPoolExecutor(args.concurrency) as pool:
         for future in [pool.submit(round_trip, base, headers, latencies, failures, lock) for _ in range(args.rounds)]:
             future.result()
     elapsed = time.perf_counter() - started
-    service_cpu = cpu_seconds(is_service) - service_cpu
-    postgres_cpu = cpu_seconds(is_postgres) - postgres_cpu
+    service_after, postgres_after, background_after = measure()
+    service_cpu, postgres_cpu = service_after - service_cpu, postgres_after - postgres_cpu
+    background_cpu = {name: background_after[name] - background_cpu[name] for name in BACKGROUND}
 
     calls = args.rounds * len(STEPS)
     print(f"{calls} calls ({args.rounds} applications) in {elapsed:.1f} s with {args.concurrency} clients: "
@@ -178,6 +217,8 @@ def main() -> int:
     if service_cpu:
         print(f"service CPU: {service_cpu * 1000 / calls:.2f} ms per call; "
               f"PostgreSQL CPU: {postgres_cpu * 1000 / calls:.2f} ms per call")
+        print("background CPU: " + "; ".join(f"{name} {seconds * 1000 / calls:.2f} ms per call"
+                                             for name, seconds in background_cpu.items()))
     else:
         print("service CPU: not measured (no his-pacs-ws serve process on this machine)")
     if failures:

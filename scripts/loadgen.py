@@ -38,9 +38,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench import ENV, HEADER, cpu_seconds, is_postgres, is_service  # noqa: E402
+from bench import ENV, HEADER, cpu_seconds, is_postgres, is_service, processes  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 
 STAFF = "<v:Code>{c}</v:Code><v:Name>{n}</v:Name>"
 SUBMIT = ("<v:SubmitApplication><v:request><v:MessageId>{m}</v:MessageId><v:ApplicationNo>{a}</v:ApplicationNo>"
@@ -172,21 +171,6 @@ def is_deliverer(cmdline: str) -> bool:
     return "his_pacs_ws.cli" in cmdline and (" deliver" in cmdline or " inbox" in cmdline)
 
 
-def _processes() -> dict[int, tuple[int, str, float]]:
-    """pid -> (parent pid, command line, CPU seconds so far) of every process."""
-    table = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(pid)] = (int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / TICK)
-    return table
-
-
 def _tree(table: dict, root: int) -> set[int]:
     members, grew = {root} if root in table else set(), True
     while grew:
@@ -214,7 +198,7 @@ class CpuMeter:
         if self.service_pid is None or self.postmaster is None:
             return {"service": cpu_seconds(is_service), "deliverers": cpu_seconds(is_deliverer),
                     "postgres": cpu_seconds(is_postgres)}
-        table = _processes()
+        table = processes()
         totals = {"service": 0.0, "deliverers": 0.0, "postgres": 0.0}
         for pid in _tree(table, self.service_pid):
             totals["deliverers" if is_deliverer(table[pid][1]) else "service"] += table[pid][2]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,11 @@ def _admin_url(tmp_root: Path) -> tuple[str, object]:
     return normalize_url(server.get_uri()), server
 
 
-@pytest.fixture(scope="session")
-def database_url():
-    tmp_root = Path(tempfile.mkdtemp(prefix="his-pacs-test-"))
-    admin_url, server = _admin_url(tmp_root)
-    name = f"his_pacs_test_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def migrated_database(admin_url: str, prefix: str = "his_pacs_test"):
+    """A new database on the server of ``admin_url``, migrated to head, dropped afterwards:
+    its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -36,10 +37,20 @@ def database_url():
     engine = make_engine(url, pool_size=1)
     migrate.upgrade(engine)
     engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    tmp_root = Path(tempfile.mkdtemp(prefix="his-pacs-test-"))
+    admin_url, server = _admin_url(tmp_root)
+    with migrated_database(admin_url) as url:
+        yield url
     if server is not None:
         server.cleanup()
 

@@ -11,18 +11,19 @@ from sqlalchemy.pool import NullPool
 from his_pacs_ws.db.engine import normalize_url
 
 
-def listen(url: str, channel: str, on_notify: Callable[[], None], stop: threading.Event,
+def listen(url: str, channel: str, on_notify: Callable[[str | None], None], stop: threading.Event,
            *, timeout: float = 1.0) -> None:
-    """Call ``on_notify`` for each notification on ``channel`` (and once on connecting,
-    for whatever came before) until ``stop`` is set. Raises when the connection fails."""
+    """Call ``on_notify`` with each notification's payload on ``channel`` (and with None once
+    on connecting, for whatever came before) until ``stop`` is set. Raises when the
+    connection fails."""
     engine = create_engine(normalize_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             driver = conn.connection.driver_connection
             driver.execute(f"LISTEN {channel}")
-            on_notify()
+            on_notify(None)
             while not stop.is_set():
-                for _ in driver.notifies(timeout=timeout, stop_after=1):
-                    on_notify()
+                for notification in driver.notifies(timeout=timeout, stop_after=1):
+                    on_notify(notification.payload)
     finally:
         engine.dispose()

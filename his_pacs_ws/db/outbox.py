@@ -3,6 +3,7 @@ out to the subscribed receivers, and claimed by deliverers with FOR UPDATE SKIP 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
@@ -20,6 +21,10 @@ from his_pacs_ws.db.models import (
 )
 
 OPEN = ("PENDING", "RETRYING")
+# The deliverer's own updates (synchronize_session=False) touch rows no object of its session
+# holds: the ORM's search of its identity map for them was a third of a delivery's CPU.
+_UPDATE_DELIVERY = update(Delivery).execution_options(synchronize_session=False)
+_UPDATE_ENDPOINT = update(CallbackEndpoint).execution_options(synchronize_session=False)
 # Fan-out runs in one transaction at a time, whichever deliverer holds this lock: events of
 # one application become deliveries in Sequence order.
 _FAN_OUT_LOCK = 0x4849_5346  # "HISF"
@@ -37,6 +42,44 @@ class Subscriber:
     role: str
     departments: frozenset[str] | None
     events: list[str] | None
+
+
+# An attempt's outcome, for many deliveries at once: what is not given stays as it was.
+_OUTCOME = ("status", "delivered_at", "next_attempt_at", "last_outcome", "last_http_status", "last_fault_code",
+            "last_error")
+_FINISH = text("""
+    UPDATE deliveries d
+    SET attempts = d.attempts + 1, updated_at = now(), lease_token = NULL, lease_until = NULL,
+        status = v.status, delivered_at = coalesce(v.delivered_at, d.delivered_at),
+        next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at), last_outcome = v.last_outcome,
+        last_http_status = v.last_http_status, last_fault_code = v.last_fault_code, last_error = v.last_error
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+        id bigint, status text, delivered_at timestamptz, next_attempt_at timestamptz, last_outcome text,
+        last_http_status integer, last_fault_code text, last_error text)
+    WHERE d.id = v.id AND d.lease_token = :token
+    RETURNING d.id
+""")
+
+
+@dataclass(frozen=True)
+class Unfanned:
+    """What fan-out needs of an event (not its payload)."""
+
+    id: int
+    kind: str
+    application_no: str
+    department_code: str | None
+    origin: str | None
+    created_at: datetime
+    now: datetime
+
+
+_PENDING = "SELECT id FROM outbox_events WHERE NOT fanned_out ORDER BY id LIMIT :limit"
+_TAKE_UNFANNED = text(f"""
+    UPDATE outbox_events SET fanned_out = true WHERE id IN ({_PENDING})
+    RETURNING id, kind, application_no, department_code, origin, created_at, now() AS now
+""")
+_SKIP_UNFANNED = text(f"UPDATE outbox_events SET fanned_out = true WHERE id IN ({_PENDING})")
 
 
 @dataclass(frozen=True)
@@ -119,9 +162,15 @@ class OutboxRepository:
     def try_overdue_lock(self) -> bool:
         return bool(self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _OVERDUE_LOCK}))
 
-    def unfanned(self, limit: int) -> list[OutboxEvent]:
-        return list(self.session.scalars(
-            select(OutboxEvent).where(OutboxEvent.fanned_out.is_(False)).order_by(OutboxEvent.id).limit(limit)))
+    def take_unfanned(self, limit: int) -> list[Unfanned]:
+        """Up to ``limit`` events not yet fanned out, oldest first, marked fanned out in the
+        same statement (the caller holds the fan-out lock and commits their deliveries)."""
+        rows = self.session.execute(_TAKE_UNFANNED, {"limit": limit})
+        return sorted((Unfanned(**row._mapping) for row in rows), key=lambda e: e.id)
+
+    def skip_unfanned(self, limit: int) -> int:
+        """With no receiver anywhere: up to ``limit`` events marked fanned out, none kept."""
+        return self.session.execute(_SKIP_UNFANNED, {"limit": limit}).rowcount
 
     def subscribers(self) -> list[Subscriber]:
         rows = self.session.execute(
@@ -137,8 +186,9 @@ class OutboxRepository:
         if rows:
             self.session.execute(insert(Delivery), rows)
 
-    def mark_fanned_out(self, ids: Sequence[int]) -> None:
-        self.session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(list(ids))).values(fanned_out=True))
+    def wake_senders(self) -> None:
+        """Tell every deliverer's senders (at commit) that new deliveries are waiting."""
+        self.session.execute(text("SELECT pg_notify('his_pacs_outbox', 'deliveries')"))
 
     # --- delivery
     def claim(self, limit: int, token: str, margin_seconds: float) -> list[Claimed]:
@@ -148,14 +198,14 @@ class OutboxRepository:
         if claimed:
             seconds = max(float(c.timeout_seconds) for c in claimed) + margin_seconds
             self.session.execute(
-                update(Delivery).where(Delivery.id.in_([c.id for c in claimed]))
+                _UPDATE_DELIVERY.where(Delivery.id.in_([c.id for c in claimed]))
                 .values(lease_token=token, lease_until=func.now() + timedelta(seconds=seconds)))
         return claimed
 
     def extend(self, delivery_id: int, token: str, seconds: float) -> bool:
         """Renew the lease: False if another deliverer has it now."""
         return self.session.execute(
-            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+            _UPDATE_DELIVERY.where(Delivery.id == delivery_id, Delivery.lease_token == token)
             .values(lease_until=func.now() + timedelta(seconds=seconds))).rowcount == 1
 
     def relax_durability(self) -> None:
@@ -163,17 +213,22 @@ class OutboxRepository:
         means a notification is sent once more, with its MessageId."""
         self.session.execute(text("SET LOCAL synchronous_commit TO off"))
 
-    def finish(self, delivery_id: int, token: str, values: dict) -> bool:
-        """Keep an attempt's outcome, if the lease is still ours."""
-        return self.session.execute(
-            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
-            .values(attempts=Delivery.attempts + 1, updated_at=func.now(), lease_token=None, lease_until=None,
-                    **values)).rowcount == 1
+    def finish(self, token: str, outcomes: list[tuple[int, dict]]) -> set[int]:
+        """Keep attempts' outcomes (delivery id, its new values), in one statement, for the
+        deliveries whose lease is still ours: their ids."""
+        if not outcomes:
+            return set()
+        rows = [{"id": pk, **{k: values.get(k) for k in _OUTCOME}} for pk, values in outcomes]
+        for row in rows:
+            for key in ("delivered_at", "next_attempt_at"):
+                if row[key] is not None:
+                    row[key] = row[key].isoformat()
+        return set(self.session.scalars(_FINISH, {"token": token, "rows": json.dumps(rows)}))
 
     def release(self, delivery_id: int, token: str) -> None:
         """Give back a leased delivery that was not attempted."""
         self.session.execute(
-            update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+            _UPDATE_DELIVERY.where(Delivery.id == delivery_id, Delivery.lease_token == token)
             .values(lease_token=None, lease_until=None))
 
     def record_attempts(self, records: list[dict]) -> None:
@@ -183,7 +238,7 @@ class OutboxRepository:
     def receiver_failed(self, system_pk: int, at: datetime, error: str) -> int:
         """Count a failure; the streak after it (1: the receiver just started failing)."""
         return self.session.execute(
-            update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk)
+            _UPDATE_ENDPOINT.where(CallbackEndpoint.system_pk == system_pk)
             .values(failure_streak=CallbackEndpoint.failure_streak + 1,
                     failing_since=func.coalesce(CallbackEndpoint.failing_since, at),
                     last_failure_at=at, last_error=error[:2000])
@@ -193,7 +248,7 @@ class OutboxRepository:
     def hold_receiver(self, system_pk: int, retry_at: datetime) -> None:
         """A receiver that cannot be reached gets nothing until ``retry_at``."""
         self.session.execute(
-            update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk).values(retry_at=retry_at))
+            _UPDATE_ENDPOINT.where(CallbackEndpoint.system_pk == system_pk).values(retry_at=retry_at))
 
     def receiver_succeeded(self, system_pk: int, at: datetime, *, touch: bool) -> tuple[int, datetime] | None:
         """Clear a failing receiver's streak; (the streak, since when) if it had been failing.
@@ -201,7 +256,7 @@ class OutboxRepository:
         last success is written only when ``touch``."""
         row = self.session.execute(_RECOVER, {"pk": system_pk, "at": at}).one_or_none()
         if row is None and touch:
-            self.session.execute(update(CallbackEndpoint).where(CallbackEndpoint.system_pk == system_pk)
+            self.session.execute(_UPDATE_ENDPOINT.where(CallbackEndpoint.system_pk == system_pk)
                                  .values(last_success_at=at))
         return (row.failure_streak, row.failing_since) if row is not None else None
 

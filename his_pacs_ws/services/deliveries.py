@@ -62,16 +62,22 @@ def callback_off(uow: UnitOfWork, name: str) -> int:
 
 
 def fan_out(uow: UnitOfWork, max_age: timedelta, *, batch: int = FAN_OUT_BATCH) -> int:
-    """Turn new outbox events into deliveries, one per subscribed receiver; the number of
-    events handled. One fan-out runs at a time (in Sequence order); others skip it."""
+    """Turn up to ``batch`` new outbox events into deliveries, one per receiver subscribed
+    now; the number of events handled (``batch``: there may be more). One fan-out runs at a
+    time (in Sequence order); others skip it. With no receiver anywhere the events are only
+    marked, in one statement: a callback set later receives what is fanned out after it."""
     with uow:
         if not uow.outbox.try_fan_out_lock():
             return 0
-        events = uow.outbox.unfanned(batch)
+        subscribers = uow.outbox.subscribers()
+        if not subscribers:
+            skipped = uow.outbox.skip_unfanned(batch)
+            uow.commit()
+            return skipped
+        events = uow.outbox.take_unfanned(batch)
         if not events:
             return 0
-        subscribers = uow.outbox.subscribers()
-        expires = uow.outbox.expire_after(max_age)
+        expires = events[0].now + max_age
         rows = []
         for event in events:
             kind = Notification(event.kind)
@@ -83,8 +89,9 @@ def fan_out(uow: UnitOfWork, max_age: timedelta, *, batch: int = FAN_OUT_BATCH) 
                         "status": DeliveryStatus.PENDING.value, "priority": 0 if kind.critical else 1,
                         "attempts": 0, "next_attempt_at": event.created_at, "expires_at": expires,
                     })
-        uow.outbox.add_deliveries(rows)
-        uow.outbox.mark_fanned_out([e.id for e in events])
+        if rows:
+            uow.outbox.add_deliveries(rows)
+            uow.outbox.wake_senders()
         uow.commit()
         return len(events)
 

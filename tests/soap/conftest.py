@@ -40,6 +40,7 @@ class Server:
     url: str
     log_path: Path
     env: dict
+    pid: int = 0  # the serve process
 
 
 # Partner systems the test server knows (added with `his-pacs-ws systems add`).
@@ -99,7 +100,7 @@ def server(database_url, tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("server did not start:\n" + log_path.read_text())
             time.sleep(0.2)
-        yield Server(url, log_path, env)
+        yield Server(url, log_path, env, process.pid)
     finally:  # whatever happened, the server does not outlive the tests
         process.terminate()
         try:

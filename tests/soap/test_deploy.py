@@ -299,7 +299,7 @@ def test_two_nodes_on_one_postgresql_behind_nginx(nginx_binary, certificate, clu
         # a sync worker holds about one connection (pool sizing in the README)
         connections = int(cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'multinode'"))
         print(f"connections to the database from 2 nodes (1 worker, 1 deliverer of 4 threads each): {connections}")
-        assert connections <= 2 * (1 * 10 + 4 + 2)  # the README's pool sizing
+        assert connections <= 2 * (1 * 10 + 4 + 3)  # the README's pool sizing
 
         # stopping a node while calls go through the balancer loses none of them
         his = proxy.client("his", HIS_USER, HIS_PASSWORD)

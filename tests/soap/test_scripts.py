@@ -335,3 +335,13 @@ def test_the_load_generator_plays_its_scenarios_without_a_failure(base_url, tmp_
     summary = json.loads(out.read_text(encoding="utf-8"))
     assert summary["failed"] == 0 and summary["calls"] >= 6
     assert operations <= set(summary["operations"])
+
+
+def test_bench_reports_the_cost_of_the_service_and_of_its_background_processes_apart(server):
+    result = run("bench.py", "--url", server.url, "--rounds", "2", "--concurrency", "1", "--serve-pid", str(server.pid))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 calls (2 applications)" in result.stdout
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if ":" in line}
+    assert "ms per call; PostgreSQL CPU" in lines["service CPU"], result.stdout  # this server's processes found
+    assert lines["background CPU"].startswith("background CPU: deliverers ") and "inbox processor" in lines[
+        "background CPU"], result.stdout
