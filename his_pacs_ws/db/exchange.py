@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import conv
 
 from his_pacs_ws.db.models import Base, CallRecord, one_of
-from his_pacs_ws.domain.access import PARTNER_ROLES
+from his_pacs_ws.domain.access import PARTNER_ROLES, Role
 from his_pacs_ws.domain.exchange import InboxState
 
 NOTIFY_CHANNEL = "his_pacs_inbox"
@@ -194,7 +194,7 @@ class ExchangeRepository:
         self._ddl(f"GRANT USAGE ON SCHEMA exchange TO {role}")
         views = ", ".join(f"exchange.{v}" for v in VIEWS)
         self._ddl(f"GRANT SELECT ON {views} TO {role}")
-        if partner_role == "PACS":
+        if partner_role == Role.PACS.value:
             self._ddl(f"GRANT SELECT ON exchange.pacs_inbox TO {role}")
             self._ddl(f"GRANT INSERT ({', '.join(INBOX_WRITABLE)}) ON exchange.pacs_inbox TO {role}")
         else:
