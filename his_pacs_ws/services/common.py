@@ -153,12 +153,16 @@ def item_tree(rows) -> list[dict]:
             "unit_price": row.unit_price,
             "modality": row.modality,
             "body_part": row.body_part,
+            "components": None,
         }
         by_pk[row.id] = node
         if row.parent_pk is None:
             top.append(node)
         else:
-            by_pk[row.parent_pk].setdefault("components", []).append(node)
+            parent = by_pk[row.parent_pk]
+            if parent["components"] is None:
+                parent["components"] = []
+            parent["components"].append(node)
     return top
 
 
