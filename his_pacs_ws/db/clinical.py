@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -16,10 +16,43 @@ from his_pacs_ws.db.models import (
     EmrDocument,
     EmrOrder,
     Patient,
-    Report,
     Visit,
 )
+from his_pacs_ws.db.raw import jsonb, raw
 from his_pacs_ws.db.repositories import insert_returning_id
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A report version as read or written on the call path."""
+
+    id: int
+    application_pk: int
+    report_no: str
+    version: int
+    result_status: str
+    content_hash: str
+    accession_no: str | None
+    findings: str | None
+    impression: str | None
+    positive: bool | None
+    reporting_doctor_code: str
+    reporting_doctor_name: str
+    reported_at: datetime
+    verifying_doctor_code: str | None
+    verifying_doctor_name: str | None
+    verified_at: datetime | None
+    study_instance_uid: str | None
+    viewer_url: str | None
+    image_urls: list | None
+    pdf_url: str | None
+
+
+_REPORT_COLUMNS = tuple(f.name for f in fields(ReportRow))
+_LOCK_REPORT_NO = "SELECT pg_advisory_xact_lock(hashtext('report:' || %s))"
+_VERSIONS = f"SELECT {', '.join(_REPORT_COLUMNS)} FROM reports WHERE report_no = %s ORDER BY version"
+_ADD_REPORT = (f"INSERT INTO reports ({', '.join(_REPORT_COLUMNS[1:])}) "
+               f"VALUES ({', '.join(['%s'] * (len(_REPORT_COLUMNS) - 1))}) RETURNING id")
 
 
 class ReportRepository:
@@ -28,48 +61,51 @@ class ReportRepository:
 
     def lock(self, report_no: str) -> None:
         """A transaction lock on the report number (its rows may not exist yet)."""
-        self.session.execute(select(func.pg_advisory_xact_lock(func.hashtext("report:" + report_no))))
+        raw(self.session).one(_LOCK_REPORT_NO, (report_no,))
 
-    def versions(self, report_no: str) -> list[Report]:
+    def versions(self, report_no: str) -> list[ReportRow]:
         """Every version of a report, oldest first."""
-        return list(self.session.scalars(
-            select(Report).where(Report.report_no == report_no).order_by(Report.version)
-        ))
+        return [ReportRow(*values) for values in raw(self.session).all(_VERSIONS, (report_no,))]
 
-    def add(self, **values: Any) -> Report:
-        report = Report(**values)
-        self.session.add(report)
-        self.session.flush()
-        return report
+    def add(self, **values: Any) -> ReportRow:
+        params = [jsonb(values.get(c)) if c == "image_urls" and values.get(c) is not None else values.get(c)
+                  for c in _REPORT_COLUMNS[1:]]
+        row = raw(self.session).one(_ADD_REPORT, params)
+        assert row is not None
+        return ReportRow(row[0], *(values.get(c) for c in _REPORT_COLUMNS[1:]))
 
     def latest(self, *, application_pks: Sequence[int] | None = None, patient_id: str | None = None,
                statuses: Sequence[str] | None = None, reported_from: datetime | None = None,
-               reported_to: datetime | None = None) -> list[tuple[Report, str]]:
+               reported_to: datetime | None = None) -> list[tuple[ReportRow, str]]:
         """The latest version of each report in scope, newest report first, with its
-        application number. Filters apply to that latest version."""
-        latest = (
-            select(Report.id)
-            .distinct(Report.report_no)
-            .join(Application, Application.id == Report.application_pk)
-            .order_by(Report.report_no, Report.version.desc())
-        )
+        application number. Filters apply to that latest version. (The SQL holds only the
+        conditions given: one prepared statement per combination.)"""
+        scope: list[str] = ["true"]
+        outer: list[str] = []
+        params: dict[str, Any] = {}
         if application_pks is not None:
-            latest = latest.where(Report.application_pk.in_(list(application_pks)))
+            scope.append("l.application_pk = ANY(%(application_pks)s)")
+            params["application_pks"] = list(application_pks)
         if patient_id is not None:
-            latest = latest.where(Application.patient_id == patient_id)
-        stmt = (
-            select(Report, Application.application_no)
-            .join(Application, Application.id == Report.application_pk)
-            .where(Report.id.in_(latest.scalar_subquery()))
-            .order_by(Report.reported_at.desc(), Report.id.desc())
-        )
+            scope.append("la.patient_id = %(patient_id)s")
+            params["patient_id"] = patient_id
         if statuses is not None:
-            stmt = stmt.where(Report.result_status.in_(list(statuses)))
+            outer.append("r.result_status = ANY(%(statuses)s)")
+            params["statuses"] = list(statuses)
         if reported_from:
-            stmt = stmt.where(Report.reported_at >= reported_from)
+            outer.append("r.reported_at >= %(reported_from)s")
+            params["reported_from"] = reported_from
         if reported_to:
-            stmt = stmt.where(Report.reported_at < reported_to)
-        return [(report, no) for report, no in self.session.execute(stmt)]
+            outer.append("r.reported_at < %(reported_to)s")
+            params["reported_to"] = reported_to
+        sql = (f"SELECT {', '.join('r.' + c for c in _REPORT_COLUMNS)}, a.application_no "
+               "FROM reports r JOIN applications a ON a.id = r.application_pk "
+               "WHERE r.id IN (SELECT DISTINCT ON (l.report_no) l.id FROM reports l "
+               f"JOIN applications la ON la.id = l.application_pk WHERE {' AND '.join(scope)} "
+               "ORDER BY l.report_no, l.version DESC) "
+               + "".join(f"AND {condition} " for condition in outer)
+               + "ORDER BY r.reported_at DESC, r.id DESC")
+        return [(ReportRow(*values[:-1]), values[-1]) for values in raw(self.session).all(sql, params)]
 
 
 @dataclass

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
@@ -142,8 +142,17 @@ FROM (SELECT 1) AS answer LEFT JOIN application AS a ON true
 
 
 def jsonable_items(rows: list[dict]) -> list[dict]:
-    """Item rows as JSON: amounts as exact strings."""
-    return [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows]
+    """Rows as JSON for jsonb_to_recordset: amounts as exact strings, times in ISO 8601
+    with their offset."""
+    return [{k: _json_value(v) for k, v in row.items()} for row in rows]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
 
 
 class ApplicationRow:
@@ -212,6 +221,31 @@ ApplicationRow.COLUMNS = tuple(column.key for column in Application.__table__.co
 _LOCK_APPLICATION = (f"SELECT {', '.join(ApplicationRow.COLUMNS)} FROM applications "
                      "WHERE application_no = %s FOR UPDATE")
 AnyApplication = Application | ApplicationRow
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """An ordered item as read on the call path."""
+
+    id: int
+    application_pk: int
+    parent_pk: int | None
+    position: int
+    item_code: str
+    item_name: str
+    quantity: Decimal
+    unit_price: Decimal
+    modality: str | None
+    body_part: str | None
+
+
+_ITEMS = (f"SELECT {', '.join(f.name for f in fields(ItemRow))} FROM application_items "
+          "WHERE application_pk = ANY(%s) ORDER BY application_pk, parent_pk NULLS FIRST, position")
+_LATEST_EVENT_AT = f"""
+SELECT max(occurred_at) FROM status_events
+WHERE application_pk = %(pk)s AND source = '{Source.PACS.value}'
+  AND ((event = ANY(%(undo)s) AND applied) OR (status = ANY(%(forward)s) AND event <> ALL(%(all_undo)s)))
+"""
 
 
 @dataclass(frozen=True)
@@ -362,48 +396,37 @@ class ApplicationRepository:
         forward events (applied or stale) leading to these statuses."""
         if not undo_events and not forward_statuses:
             return None
-        condition = or_(
-            and_(StatusEvent.event.in_(list(undo_events)), StatusEvent.applied.is_(True)),
-            and_(StatusEvent.status.in_(list(forward_statuses)), StatusEvent.event.notin_(_UNDO_EVENTS)),
-        )
-        return self.session.scalar(
-            select(func.max(StatusEvent.occurred_at)).where(
-                StatusEvent.application_pk == application_pk, StatusEvent.source == Source.PACS.value, condition
-            )
-        )
+        row = raw(self.session).one(_LATEST_EVENT_AT, {
+            "pk": application_pk, "undo": list(undo_events), "forward": list(forward_statuses),
+            "all_undo": list(_UNDO_EVENTS)})
+        return row[0] if row else None
 
-    def search(self, flt: ApplicationFilter, *, after_pk: int, limit: int) -> list[Application]:
-        stmt = (
-            select(Application)
-            .where(Application.status.in_(flt.statuses), Application.released_at.is_not(None),
-                   Application.id > after_pk)
-            .order_by(Application.id)
-            .limit(limit)
-        )
-        exact = {
-            Application.executing_department_code: flt.executing_department_code,
-            Application.patient_id: flt.patient_id,
-            Application.application_no: flt.application_no,
-            Application.accession_no: flt.accession_no,
-        }
-        for column, value in exact.items():
-            if value:
-                stmt = stmt.where(column == value)
-        if flt.patient_name:
-            stmt = stmt.where(Application.patient_name == flt.patient_name)
+    def search(self, flt: ApplicationFilter, *, after_pk: int, limit: int) -> list[ApplicationRow]:
+        """Released applications matching the filter, by id after ``after_pk``. The SQL holds
+        only the conditions given (one prepared statement per combination, each planned
+        for the index it can use)."""
+        conditions = ["status = ANY(%(statuses)s)", "released_at IS NOT NULL", "id > %(after_pk)s"]
+        params: dict[str, Any] = {"statuses": list(flt.statuses), "after_pk": after_pk, "limit": limit}
+        for column in ("executing_department_code", "patient_id", "application_no", "accession_no",
+                       "patient_name"):
+            if value := getattr(flt, column):
+                conditions.append(f"{column} = %({column})s")
+                params[column] = value
         if flt.modality:
-            stmt = stmt.where(
-                Application.id.in_(
-                    select(ApplicationItem.application_pk).where(ApplicationItem.modality == flt.modality)
-                )
-            )
+            conditions.append("id IN (SELECT application_pk FROM application_items WHERE modality = %(modality)s)")
+            params["modality"] = flt.modality
         if flt.ordered_from:
-            stmt = stmt.where(Application.ordered_at >= flt.ordered_from)
+            conditions.append("ordered_at >= %(ordered_from)s")
+            params["ordered_from"] = flt.ordered_from
         if flt.ordered_to:
-            stmt = stmt.where(Application.ordered_at < flt.ordered_to)
+            conditions.append("ordered_at < %(ordered_to)s")
+            params["ordered_to"] = flt.ordered_to
         if flt.departments is not None:
-            stmt = stmt.where(Application.executing_department_code.in_(flt.departments))
-        return list(self.session.scalars(stmt))
+            conditions.append("executing_department_code = ANY(%(departments)s)")
+            params["departments"] = list(flt.departments)
+        sql = (f"SELECT {', '.join(ApplicationRow.COLUMNS)} FROM applications WHERE {' AND '.join(conditions)} "
+               "ORDER BY id LIMIT %(limit)s")
+        return [ApplicationRow(values) for values in raw(self.session).all(sql, params)]
 
     def patient_has_application_in(self, patient_pk: int, departments: Sequence[str]) -> bool:
         return self.session.scalar(
@@ -414,11 +437,11 @@ class ApplicationRepository:
             )
         ) > 0
 
-    def items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
+    def items(self, application_pks: Sequence[int]) -> dict[int, list[ItemRow]]:
         """The items of these applications in one query, packages before their components.
         Items never change once submitted: one application's are read once per unit of
         work (charging and notifying a release both need them)."""
-        cache: dict[int, list[ApplicationItem]] = self.session.info.setdefault("items", {})
+        cache: dict[int, list[ItemRow]] = self.session.info.setdefault("items", {})
         if len(application_pks) == 1 and application_pks[0] in cache:
             return {application_pks[0]: cache[application_pks[0]]}
         result = self._read_items(application_pks)
@@ -426,15 +449,12 @@ class ApplicationRepository:
             cache.update(result)
         return result
 
-    def _read_items(self, application_pks: Sequence[int]) -> dict[int, list[ApplicationItem]]:
-        rows = self.session.scalars(
-            select(ApplicationItem)
-            .where(ApplicationItem.application_pk.in_(list(application_pks)))
-            .order_by(ApplicationItem.application_pk, ApplicationItem.parent_pk.nulls_first(),
-                      ApplicationItem.position)
-        )
-        result: dict[int, list[ApplicationItem]] = {pk: [] for pk in application_pks}
-        for row in rows:
+    def _read_items(self, application_pks: Sequence[int]) -> dict[int, list[ItemRow]]:
+        result: dict[int, list[ItemRow]] = {pk: [] for pk in application_pks}
+        if not application_pks:
+            return result
+        for values in raw(self.session).all(_ITEMS, (list(application_pks),)):
+            row = ItemRow(*values)
             result[row.application_pk].append(row)
         return result
 
@@ -451,8 +471,53 @@ def _item_columns(item: dict) -> dict:
 
 
 @dataclass(frozen=True)
+class ChargeRow:
+    """A charge line as read or written on the call path (the ORM's ChargeLine elsewhere)."""
+
+    id: int
+    application_pk: int
+    charge_request_pk: int | None
+    item_code: str
+    item_name: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    trigger: str
+    package_item_code: str | None
+    operator_code: str | None
+    operator_name: str | None
+    charged_at: datetime
+
+
+_CHARGE_COLUMNS = tuple(f.name for f in fields(ChargeRow))
+_CHARGE_RECORD = ("charge_request_pk bigint, item_code text, item_name text, quantity numeric, unit_price numeric, "
+                  "amount numeric, trigger text, package_item_code text, operator_code text, operator_name text, "
+                  "charged_at timestamptz")
+_ADD_LINES = f"""
+INSERT INTO charge_lines ({", ".join(_CHARGE_COLUMNS[1:])})
+SELECT %s, {", ".join(c for c in _CHARGE_COLUMNS[2:])}
+FROM ROWS FROM (jsonb_to_recordset(%s) AS ({_CHARGE_RECORD})) WITH ORDINALITY
+     AS l({", ".join(_CHARGE_COLUMNS[2:])}, n)
+ORDER BY n
+RETURNING {", ".join(_CHARGE_COLUMNS)}
+"""
+# The refunds of each line through its index, not an aggregate of the whole refund table.
+_LINES = f"""
+SELECT {", ".join("c." + c for c in _CHARGE_COLUMNS)}, a.application_no,
+       coalesce(r.quantity, 0), coalesce(r.amount, 0)
+FROM charge_lines c JOIN applications a ON a.id = c.application_pk
+LEFT JOIN LATERAL (SELECT sum(quantity) AS quantity, sum(amount) AS amount FROM refund_lines
+                   WHERE charge_line_pk = c.id) r ON true
+WHERE c.application_pk = %(application_pk)s
+  AND (%(ids)s::bigint[] IS NULL OR c.id = ANY(%(ids)s::bigint[]))
+  AND (%(charge_request_pk)s::bigint IS NULL OR c.charge_request_pk = %(charge_request_pk)s::bigint)
+ORDER BY c.id
+"""
+
+
+@dataclass(frozen=True)
 class LineWithRefunds:
-    line: ChargeLine
+    line: ChargeLine | ChargeRow
     application_no: str
     refunded_quantity: Decimal
     refunded_amount: Decimal
@@ -503,14 +568,24 @@ class LedgerRepository:
             for line, no, qty, amount in self.session.execute(stmt)
         ]
 
+    def add_lines(self, application_pk: int, lines: Sequence[dict]) -> list[ChargeRow]:
+        """Charge lines in one statement, as stored, in the order given."""
+        if not lines:
+            return []
+        rows = raw(self.session).all(_ADD_LINES, (application_pk, jsonb(jsonable_items(list(lines)))))
+        return sorted((ChargeRow(*row) for row in rows), key=lambda line: line.id)
+
     def lines(self, application_pk: int, *, ids: Iterable[int] | None = None,
               charge_request_pk: int | None = None) -> list[LineWithRefunds]:
-        stmt = self._lines_query().where(ChargeLine.application_pk == application_pk)
-        if ids is not None:
-            stmt = stmt.where(ChargeLine.id.in_(list(ids)))
-        if charge_request_pk is not None:
-            stmt = stmt.where(ChargeLine.charge_request_pk == charge_request_pk)
-        return self._run(stmt)
+        """An application's lines with what was refunded of each (optionally only these
+        ids, or one charge request's)."""
+        self.session.flush()  # refunds added through the ORM count
+        rows = raw(self.session).all(_LINES, {
+            "application_pk": application_pk, "ids": None if ids is None else list(ids),
+            "charge_request_pk": charge_request_pk})
+        width = len(_CHARGE_COLUMNS)
+        return [LineWithRefunds(ChargeRow(*row[:width]), row[width], Decimal(row[width + 1]).quantize(_MILLI),
+                                Decimal(row[width + 2]).quantize(_FEN)) for row in rows]
 
     def lines_for(self, scope: LedgerScope, *, charged_from: datetime | None,
                   charged_to: datetime | None) -> list[LineWithRefunds]:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from his_pacs_ws.db.models import ChargeLine, RefundLine, StatusEvent
+from his_pacs_ws.db.models import RefundLine, StatusEvent
 from his_pacs_ws.db.repositories import AnyApplication, ApplicationRow, LineWithRefunds, StoredApplication
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import Item
@@ -204,7 +204,7 @@ def status_event(event: StatusEvent) -> dict:
 
 
 def charge_line(entry: LineWithRefunds) -> dict:
-    line: ChargeLine = entry.line
+    line = entry.line
     return {
         "charge_id": str(line.id),
         "application_no": entry.application_no,

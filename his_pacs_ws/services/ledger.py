@@ -41,17 +41,14 @@ from his_pacs_ws.services.messages import run_once
 def post_lines(uow: UnitOfWork, app: AnyApplication, lines: list[billing.LineSpec], trigger: Trigger,
                charged_at: datetime, *, origin: str | None, operator: dict | None = None,
                charge_request_pk: int | None = None) -> list[LineWithRefunds]:
-    created = [
-        uow.ledger.add_line(
-            application_pk=app.id, charge_request_pk=charge_request_pk, item_code=spec.item_code,
-            item_name=spec.item_name, quantity=spec.quantity, unit_price=spec.unit_price,
-            amount=spec.amount, trigger=trigger.value, package_item_code=spec.package_item_code,
-            operator_code=(operator or {}).get("code"), operator_name=(operator or {}).get("name"),
-            charged_at=charged_at,
-        )
+    created = uow.ledger.add_lines(app.id, [
+        {"charge_request_pk": charge_request_pk, "item_code": spec.item_code, "item_name": spec.item_name,
+         "quantity": spec.quantity, "unit_price": spec.unit_price, "amount": spec.amount,
+         "trigger": trigger.value, "package_item_code": spec.package_item_code,
+         "operator_code": (operator or {}).get("code"), "operator_name": (operator or {}).get("name"),
+         "charged_at": charged_at}
         for spec in lines
-    ]
-    uow.ledger.flush()
+    ])
     posted = [LineWithRefunds(line, app.application_no, Decimal("0.000"), Decimal("0.00")) for line in created]
     outbox.charges_posted(uow, app, lines=posted, refunds=[], occurred_at=charged_at, origin=origin)
     return posted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
-from his_pacs_ws.db.models import Report
+from his_pacs_ws.db.clinical import ReportRow
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.errors import (
     ApplicationNotFound,
@@ -36,7 +36,7 @@ CONTENT_FIELDS = (
 )
 
 
-def report_record(report: Report, application_no: str) -> dict:
+def report_record(report: ReportRow, application_no: str) -> dict:
     return {
         "application_no": application_no,
         "accession_no": report.accession_no,
@@ -101,7 +101,7 @@ def push_report(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
     return run_once(uow, caller, "PushReport", request, rule)
 
 
-def _store(uow: UnitOfWork, application_pk: int, req: dict, version: int, content: str) -> Report:
+def _store(uow: UnitOfWork, application_pk: int, req: dict, version: int, content: str) -> ReportRow:
     reporting = req["reporting_doctor"]
     verifying = req.get("verifying_doctor") or {}
     return uow.reports.add(
