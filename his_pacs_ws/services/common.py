@@ -111,8 +111,9 @@ def record_event(uow, app: AnyApplication, *, event: Event, status: Status, occu
     if applied:
         app.status = status.value
         app.updated_at = now()
+        # The callback's fields: the state but its UpdatedAt (OccurredAt says when), and the event.
         emit(uow, Notification.APPLICATION_STATUS_CHANGED, app, {
-            **application_state(app), "event": event.value, "operator": operator, "source": source.value,
+            **without(application_state(app), "updated_at"), "event": event.value, "operator": operator, "source": source.value,
             "patient_id": app.patient_id, "note": note,
         }, origin=origin, occurred_at=occurred_at)
 

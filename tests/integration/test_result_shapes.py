@@ -19,12 +19,15 @@ import pytest
 import his_pacs_ws.soap.compat  # noqa: F401  (spyne on Python 3.12+)
 from spyne import ComplexModelBase
 from spyne.model.complex import Array
+from sqlalchemy import text
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.domain.access import Caller
 from his_pacs_ws.domain.billing import ChargePoint
+from his_pacs_ws.domain.notifications import Notification
 from his_pacs_ws.services import applications, critical_values, emr, ledger, reports, worklist
 from his_pacs_ws.services.messages import Replayed
+from his_pacs_ws.soap.callbacks import REQUEST_TYPES
 from his_pacs_ws.soap.convert import snake
 from his_pacs_ws.soap.services import HisService, PacsService, ping
 from tests.integration.conftest import (
@@ -278,3 +281,21 @@ def reachable_from(result_types) -> set[str]:
     for cls in result_types:
         reachable(cls, found)
     return found
+
+
+def test_every_notification_carries_no_field_its_callback_request_lacks(hospital_day, engine):
+    """What the day wrote to the outbox, as the deliverer sends it (stored as JSON, so
+    without its empty fields): nothing the callback's request type would drop."""
+    _, day = hospital_day
+    numbers = sorted({call.request["application_no"] for call in day if "application_no" in call.request})
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, kind, payload, occurred_at FROM outbox_events "
+                                 "WHERE application_no = ANY(:numbers) ORDER BY id"), {"numbers": numbers}).all()
+    errors, kinds = [], set()
+    for pk, kind, payload, occurred_at in rows:
+        kinds.add(Notification(kind))
+        plain = {**payload, "message_id": f"N{pk}", "sequence": pk, "occurred_at": occurred_at}
+        errors += shape_errors(REQUEST_TYPES[Notification(kind)], plain, kind, exact=False, seen=set())
+    assert not errors, "\n".join(errors)
+    # CriticalValueOverdue comes from the deliverer's scan, built as CriticalValueUpdated is
+    assert kinds == set(Notification) - {Notification.CRITICAL_VALUE_OVERDUE}
