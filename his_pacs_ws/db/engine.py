@@ -22,6 +22,7 @@ from his_pacs_ws.db import embedded
 from his_pacs_ws.db.clinical import CriticalValueRepository, EmrRepository, ReportRepository
 from his_pacs_ws.db.exchange import ExchangeRepository
 from his_pacs_ws.db.outbox import OutboxRepository
+from his_pacs_ws.db.raw import raw
 from his_pacs_ws.db.console import ConsoleRepository
 from his_pacs_ws.db.operators import OperatorRepository
 from his_pacs_ws.db.records import CallRecordRepository
@@ -363,11 +364,53 @@ class UnitOfWork:
     """
 
     _reading = False  # see reading()
+    _holding = False  # see hold_commit()
+    _handed_over = False
 
     def __init__(self, session_factory: sessionmaker[Session], breaker: Breaker | None = None):
         self._session_factory = session_factory
         self._breaker = breaker
         self.session: Session
+
+    def hold_commit(self) -> "UnitOfWork":
+        """For a SOAP call: a use case that changes something leaves its transaction open
+        (hand_over) instead of committing, and the dispatcher commits it together with the
+        call's record (finish), or rolls it back if the answer became a fault (abandon).
+        One transaction and one wait for the disk per call instead of two."""
+        self._holding = True
+        return self
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
+
+    @property
+    def handed_over(self) -> bool:
+        return self._handed_over
+
+    def hand_over(self) -> None:
+        """Leave the ``with`` block with the transaction still open (see hold_commit)."""
+        self._handed_over = True
+
+    def finish(self, sql: str, params) -> None:
+        """Commit a handed-over transaction with one last statement (the call record), all
+        in one round trip. A failure rolls everything back and raises (Unavailable when the
+        database is gone)."""
+        self._handed_over = False
+        try:
+            self.session.flush()
+            raw(self.session).commit(sql, params)
+            self.session.commit()
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self.__exit__(None, None, None)
+
+    def abandon(self) -> None:
+        """Roll back a handed-over transaction: the call's answer is a fault after all."""
+        if self._handed_over:
+            self._handed_over = False
+            self.__exit__(None, None, None)
 
     def reading(self) -> "UnitOfWork":
         """For a block that only reads: its transaction is READ ONLY (PostgreSQL refuses a
@@ -377,6 +420,8 @@ class UnitOfWork:
         return self
 
     def __enter__(self) -> "UnitOfWork":
+        if self._handed_over:
+            raise RuntimeError("this unit of work was handed over: finish or abandon it first")
         if self._breaker is not None and self._breaker.open:
             raise Unavailable("the database is unavailable; retry with the same MessageId")
         self.session = self._session_factory()
@@ -401,6 +446,10 @@ class UnitOfWork:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._handed_over:
+            if exc is None:
+                return  # open until finish() or abandon()
+            self._handed_over = False
         reading, self._reading = self._reading, False
         try:
             try:
@@ -422,8 +471,9 @@ class UnitOfWork:
             raise Unavailable("the database is unavailable; retry with the same MessageId") from exc
 
     def commit(self) -> None:
-        pending = self.session.info.get("raw")
-        if pending is not None:  # rows changed and statements deferred go with the COMMIT
+        pending = self.session.info.pop("raw", None)
+        if pending is not None and self.session.in_transaction() and pending.on(self.session.connection()):
+            # rows changed and statements deferred go with the COMMIT
             self.session.flush()
             pending.commit()
         self.session.commit()
@@ -433,8 +483,8 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
-        if (pending := self.session.info.get("raw")) is not None:
-            pending.discard()
+        if (pending := self.session.info.pop("raw", None)) is not None:
+            pending.discard()  # and forgotten: the next statement may be on another connection
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

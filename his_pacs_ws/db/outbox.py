@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from his_pacs_ws.db.raw import jsonb, raw
 from his_pacs_ws.db.models import (
-    Application,
     CallbackEndpoint,
     CallRecord,
     Delivery,
@@ -111,7 +110,7 @@ class OutboxRepository:
 
     def lock_application(self, pk: int) -> None:
         """The application's row lock, which orders its events (and so their Sequence)."""
-        self.session.execute(select(Application.id).where(Application.id == pk).with_for_update())
+        raw(self.session).one("SELECT id FROM applications WHERE id = %s FOR UPDATE", (pk,))
 
     # --- fan-out
     def try_fan_out_lock(self) -> bool:

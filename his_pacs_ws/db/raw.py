@@ -45,6 +45,9 @@ class Raw:
         self._deferred: list[tuple[str, Sequence[Any] | dict | None]] = []
         self.before_commit: list[Callable[[], None]] = []  # e.g. write back changed rows
 
+    def on(self, connection: Connection) -> bool:
+        return self._connection is connection
+
     def _execute(self, sql: str, params: Sequence[Any] | dict | None) -> psycopg.Cursor:
         try:
             if not self._dbapi.autocommit and self._dbapi.info.transaction_status == _IDLE:

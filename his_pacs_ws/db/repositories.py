@@ -681,6 +681,11 @@ _RECORD_CALL = (f"INSERT INTO call_records ({', '.join(_CALL_COLUMNS)}) "
                 f"VALUES ({', '.join(['%s'] * len(_CALL_COLUMNS))})")
 
 
+def call_record_statement(values: dict) -> tuple[str, list]:
+    """The call record's INSERT, to go with a held transaction's COMMIT."""
+    return _RECORD_CALL, [values[column] for column in _CALL_COLUMNS]
+
+
 def record_call(engine: Engine, values: dict) -> None:
     """Store one call record in a transaction of its own: it must outlive a rolled-back
     call. One autocommitted INSERT, whose commit waits for the disk: the answer is sent
@@ -717,11 +722,16 @@ class MessageRepository:
             )
         ).one_or_none()
 
+    def store_response(self, pk: int, response: dict) -> None:
+        """Keep the answer for replays, with the commit (see UnitOfWork.hold_commit)."""
+        raw(self.session).defer(_STORE_RESPONSE, (jsonb(response), pk))
+
     def store_response_and_commit(self, pk: int, response: dict) -> None:
         """Keep the answer for replays and commit: with what the use case deferred, in one
         round trip."""
         self.session.flush()  # anything the use case changed through the ORM goes first
         raw(self.session).commit(_STORE_RESPONSE, (jsonb(response), pk))
+        self.session.info.pop("raw", None)
         self.session.commit()
 
     def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,

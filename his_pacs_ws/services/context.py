@@ -8,7 +8,7 @@ from typing import Any
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import Breaker, Engine, UnitOfWork, is_unreachable, make_engine, session_factory
-from his_pacs_ws.db.repositories import record_call
+from his_pacs_ws.db.repositories import call_record_statement, record_call
 from his_pacs_ws.db.spool import CallSpool
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,13 @@ class Context:
             log.warning("call record spooled: %s", type(exc).__name__)
             return
         if self.spool.pending():
+            self._replay()
+
+    def finish_call(self, uow: UnitOfWork, values: dict) -> None:
+        """Commit a call's held transaction together with its record (one COMMIT, one wait
+        for the disk). Raises if it could not: then nothing of the call was stored."""
+        uow.finish(*call_record_statement(values))
+        if self.spool is not None and self.spool.pending():
             self._replay()
 
     def _replay(self) -> None:

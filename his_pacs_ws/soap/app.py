@@ -150,13 +150,33 @@ class Dispatcher:
                 refusal, exc_info = internal_error(), sys.exc_info()
         if refusal is not None:
             call.fault_code = fault_code(refusal)
-            body = fault_envelope(refusal)
-            # exc_info lets these headers replace any that spyne set before it failed
-            start_response("500 Internal Server Error", [
-                ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))], exc_info)
-            chunks = [body]
+            chunks = self._fault(start_response, refusal, exc_info)
+        pending, call.transaction = call.transaction, None
+        if pending is not None and pending.handed_over:  # a change, not committed yet
+            if call.fault_code is not None:  # e.g. its answer could not be built
+                pending.abandon()
+            else:
+                row = self._row(call, b"".join(chunks))
+                try:
+                    self.runtime.finish_call(pending, row)
+                except Exception as exc:  # nothing was stored: the caller retries
+                    log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
+                    refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
+                    call.fault_code = fault_code(refusal)
+                    chunks = self._fault(start_response, refusal, sys.exc_info())
+                else:
+                    self._log(call, row)
+                    return chunks
         self._record(call, b"".join(chunks))
         return chunks
+
+    @staticmethod
+    def _fault(start_response, refusal: Fault, exc_info) -> list[bytes]:
+        body = fault_envelope(refusal)
+        # exc_info lets these headers replace any that spyne set before it failed
+        start_response("500 Internal Server Error", [
+            ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))], exc_info)
+        return [body]
 
     def _guard(self, environ, call: Call) -> Fault | None:
         limit = self.runtime.settings.max_request_bytes
@@ -214,17 +234,24 @@ class Dispatcher:
             return internal_error()
         return None
 
-    def _record(self, call: Call, response: bytes) -> None:
+    def _row(self, call: Call, response: bytes) -> dict:
         if call.operation is None and call.root is not None:
             call.note_facts(_facts_from(call.root))
         request = without_credentials(call.body, call.root)
         if call.caller is None and request:  # anyone can send these: keep enough to see what it was
             request = request[:UNAUTHENTICATED_BODY_BYTES]
-        row = call.record(request, response)
+        return call.record(request, response)
+
+    def _record(self, call: Call, response: bytes) -> None:
+        row = self._row(call, response)
         try:
             self.runtime.record_call(**row)
         except Exception as exc:
             log.warning("could not record a %s call: %s", call.operation, type(exc).__name__)
+        self._log(call, row)
+
+    @staticmethod
+    def _log(call: Call, row: dict) -> None:
         log.info(  # %r: names and ids of a refused call come from an unauthenticated body
             "%s %r caller=%r message_id=%r outcome=%s%s %.1fms",
             call.service, call.operation, call.caller_name, call.message_id,

@@ -35,6 +35,8 @@ class Call:
     application_no: str | None = None
     patient_id: str | None = None
     replayed: bool = False
+    # a change whose COMMIT waits for the record (UnitOfWork.hold_commit), if any
+    transaction: Any = None
     # the outcome
     fault_code: str | None = None
 

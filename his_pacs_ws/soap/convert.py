@@ -30,10 +30,12 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
+@lru_cache(maxsize=None)
 def _is_array(cls) -> bool:
     return issubclass(cls, Array) or bool(getattr(cls.Attributes, "_wrapper", False))
 
 
+@lru_cache(maxsize=None)
 def _array_member(cls):
     (member,) = cls._type_info.values()
     return member

@@ -50,7 +50,8 @@ def invoke(ctx, use_case: Callable, request, result_type):
         else:
             plain = to_plain(request, type(request), settings.tz) if request is not None else {}
         call.note_request(plain)
-        result = use_case(runtime.uow(), settings, call.caller, plain)
+        call.transaction = runtime.uow().hold_commit()  # committed with the call's record
+        result = use_case(call.transaction, settings, call.caller, plain)
     except ServiceError as err:
         raise from_error(err) from None
     except Exception as exc:  # the edge: nothing unexpected leaves without a clean fault

@@ -317,3 +317,21 @@ def test_charges_takes_the_application_no_like_get_and_reports(base_url):
     assert spelled.stdout == positional.stdout
     neither = run("simulate_his.py", "--url", base_url, "charges")
     assert neither.returncode == 2 and "give APPLICATION_NO or --patient-id" in neither.stderr
+
+
+@pytest.mark.parametrize("scenario, operations", [
+    ("submit", {"SubmitApplication"}),
+    ("day", {"SubmitApplication", "QueryApplications", "ReportStatus", "PushReport", "QueryReports"}),
+])
+def test_the_load_generator_plays_its_scenarios_without_a_failure(base_url, tmp_path, scenario, operations):
+    """scripts/loadgen.py, briefly: every call of a scenario answers without a fault, and
+    the JSON result says so (the benchmark's figures come from this script)."""
+    out = tmp_path / f"{scenario}.json"
+    result = run("loadgen.py", "--url", base_url, "--scenario", scenario, "--processes", "2",
+                 "--connections", "2", "--seconds", "1", "--max-journeys", "6", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    import json
+
+    summary = json.loads(out.read_text(encoding="utf-8"))
+    assert summary["failed"] == 0 and summary["calls"] >= 6
+    assert operations <= set(summary["operations"])

@@ -1,0 +1,95 @@
+"""A SOAP call that changes something commits once, with its call record; if that COMMIT
+fails, the caller gets a fault, nothing of the change is stored, the call is still
+recorded, and the retry under the same MessageId does the change."""
+
+from __future__ import annotations
+
+import io
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from his_pacs_ws.config import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from bench import ENV, SUBMIT  # noqa: E402  (the QA scripts' requests)
+
+ENVELOPE = ENV.format(header="", body=SUBMIT.replace("{p}", "P{a}"))
+
+# Refuses the OK record of one MessageId: the held transaction's COMMIT fails, as it would
+# if the database went away at that moment (PostgreSQL itself refuses, nothing is faked).
+REFUSE_RECORD = ["""
+CREATE OR REPLACE FUNCTION test_refuse_record() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF left(NEW.message_id, 7) = 'REFUSE-' AND NEW.outcome = 'OK' THEN
+        RAISE EXCEPTION 'refused for the test';
+    END IF;
+    RETURN NEW;
+END $$""", """
+CREATE TRIGGER test_refuse_record BEFORE INSERT ON call_records
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_record()"""]
+
+
+@pytest.fixture
+def app(database_url, engine, tmp_path):
+    from his_pacs_ws.soap.app import build_app
+
+    application = build_app(Settings(auth=False, data_dir=tmp_path), database_url)
+    with engine.begin() as conn:
+        for statement in REFUSE_RECORD:
+            conn.exec_driver_sql(statement)
+    yield application
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS test_refuse_record ON call_records")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS test_refuse_record()")
+    application.runtime.engine.dispose()
+
+
+def post(app, body: bytes) -> tuple[str, bytes]:
+    seen = []
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/ws/his", "CONTENT_TYPE": "text/xml; charset=utf-8",
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "127.0.0.1",
+               "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+
+    def start_response(status, headers, exc_info=None):
+        seen.append(status)
+
+    answer = b"".join(app(environ, start_response))
+    return seen[-1], answer
+
+
+def counts(engine, message_id: str, application_no: str) -> dict:
+    with engine.connect() as conn:
+        def one(sql):
+            return conn.execute(text(sql), {"m": message_id, "a": application_no}).scalar()
+        return {
+            "applications": one("SELECT count(*) FROM applications WHERE application_no = :a"),
+            "claims": one("SELECT count(*) FROM processed_messages WHERE message_id = :m"),
+            "records": one("SELECT string_agg(outcome || ':' || coalesce(fault_code, ''), ',' ORDER BY id) "
+                           "FROM call_records WHERE message_id = :m"),
+        }
+
+
+def test_an_ordinary_change_commits_once_with_its_record(app, engine):
+    message_id, no = f"M-{uuid.uuid4().hex[:12]}", f"A{uuid.uuid4().hex[:12]}"
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("200") and b"SubmitApplicationResult" in answer
+    assert counts(engine, message_id, no) == {"applications": 1, "claims": 1, "records": "OK:"}
+
+
+def test_a_failed_commit_answers_a_fault_and_stores_nothing_but_the_record(app, engine):
+    message_id, no = f"REFUSE-{uuid.uuid4().hex[:12]}", f"A{uuid.uuid4().hex[:12]}"
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("500") and b"InternalError" in answer
+    assert b"refused for the test" not in answer  # the database's text stays in the server
+    assert counts(engine, message_id, no) == {"applications": 0, "claims": 0, "records": "FAULT:InternalError"}
+
+    with engine.begin() as conn:  # the database takes records again: the retry does the change
+        conn.exec_driver_sql("DROP TRIGGER test_refuse_record ON call_records")
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("200") and b"SubmitApplicationResult" in answer
+    assert counts(engine, message_id, no) == {"applications": 1, "claims": 1,
+                                              "records": "FAULT:InternalError,OK:"}
