@@ -407,10 +407,14 @@ class UnitOfWork:
         self.__exit__(None, None, None)
 
     def abandon(self) -> None:
-        """Roll back a handed-over transaction: the call's answer is a fault after all."""
+        """Roll back a handed-over transaction: the call's answer is a fault after all. A
+        connection that died meanwhile has rolled back by itself: that is no error here."""
         if self._handed_over:
             self._handed_over = False
-            self.__exit__(None, None, None)
+            try:
+                self.__exit__(None, None, None)
+            except Unavailable:
+                pass
 
     def reading(self) -> "UnitOfWork":
         """For a block that only reads: its transaction is READ ONLY (PostgreSQL refuses a

@@ -98,7 +98,9 @@ class Raw:
     def _translated(self, sql: str, err: psycopg.Error) -> DBAPIError:
         dialect = self._connection.dialect
         disconnect = dialect.is_disconnect(err, self._dbapi, self._cursor)
-        if disconnect:
+        if disconnect:  # as SQLAlchemy does: the pool's other connections are stale too
+            fairy = self._connection.connection
+            self._connection.engine.pool._invalidate(fairy, err)
             self._connection.invalidate(err)
         return DBAPIError.instance(sql, None, err, psycopg.Error, hide_parameters=True,
                                    connection_invalidated=disconnect, dialect=dialect)

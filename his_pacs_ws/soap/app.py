@@ -7,7 +7,6 @@ import hashlib
 import io
 import logging
 import re
-import sys
 
 from lxml import etree
 from spyne import Fault
@@ -56,8 +55,9 @@ _SECRET_TAGS = (f"{{{WSSE}}}Password", f"{{{WSSE}}}Nonce")
 
 def without_credentials(body: bytes | None, root=None) -> bytes | None:
     """The request as recorded: passwords, digests and nonces masked. A parsed request is
-    masked in its tree (CDATA, comments and any encoding included) and serialized again;
-    one that did not parse, textually."""
+    masked in its tree (CDATA and any encoding included) and serialized again, without
+    the comments and processing instructions the parser dropped; one that did not parse,
+    textually."""
     if root is not None:
         header = root.find(f"{{{SOAP_ENV}}}Header")
         if header is not None:
@@ -66,6 +66,8 @@ def without_credentials(body: bytes | None, root=None) -> bytes | None:
                 node.text = "***"
         return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
     return _CREDENTIALS.sub(rb"\1***\3", body) if body else body
+# spyne's options (PARSER_OPTIONS): comments and processing instructions are not kept, so
+# a parsed request is recorded without them.
 _GUARD_PARSER = etree.XMLParser(**PARSER_OPTIONS)
 
 
@@ -136,47 +138,56 @@ class Dispatcher:
         return [document]
 
     def _call(self, environ, start_response, role: Role, endpoint: Endpoint):
-        """The pipeline: guard -> authentication -> operation (spyne) -> record, each stage
-        working on the one ``Call``."""
+        """The pipeline: guard -> authentication -> operation (spyne) -> commit and record,
+        each stage working on the one ``Call``. The HTTP status and headers are given once,
+        at the end: until the change is committed the answer may still turn into a fault."""
         call = Call.start(environ, role.value)
-        refusal, exc_info, chunks = self._guard(environ, call), None, []
+        answer: list = []  # the status and headers spyne gave
+
+        def spyne_start_response(status, headers, exc_info=None):
+            answer[:] = [status, headers]
+
+        refusal, chunks = self._guard(environ, call), []
         if refusal is None:
             refusal = self._authenticate(call, role)
         if refusal is None:
             try:
-                chunks = list(endpoint(environ, start_response))
+                chunks = list(endpoint(environ, spyne_start_response))
+                if not answer:
+                    raise RuntimeError("spyne gave no HTTP status")
             except Exception as exc:  # never a bare HTTP 500 page: always a fault envelope
                 log.error("unhandled %s in %s", type(exc).__name__, call.operation or "a SOAP call")
-                refusal, exc_info = internal_error(), sys.exc_info()
+                refusal = internal_error()
         if refusal is not None:
             call.fault_code = fault_code(refusal)
-            chunks = self._fault(start_response, refusal, exc_info)
+            chunks, answer = self._fault(refusal)
         pending, call.transaction = call.transaction, None
         if pending is not None and pending.handed_over:  # a change, not committed yet
             if call.fault_code is not None:  # e.g. its answer could not be built
                 pending.abandon()
             else:
-                row = self._row(call, b"".join(chunks))
                 try:
+                    row = self._row(call, b"".join(chunks))
                     self.runtime.finish_call(pending, row)
                 except Exception as exc:  # nothing was stored: the caller retries
+                    pending.abandon()  # if the record could not even be built
                     log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
                     refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
                     call.fault_code = fault_code(refusal)
-                    chunks = self._fault(start_response, refusal, sys.exc_info())
+                    chunks, answer = self._fault(refusal)
                 else:
                     self._log(call, row)
+                    start_response(*answer)
                     return chunks
         self._record(call, b"".join(chunks))
+        start_response(*answer)
         return chunks
 
     @staticmethod
-    def _fault(start_response, refusal: Fault, exc_info) -> list[bytes]:
+    def _fault(refusal: Fault) -> tuple[list[bytes], list]:
         body = fault_envelope(refusal)
-        # exc_info lets these headers replace any that spyne set before it failed
-        start_response("500 Internal Server Error", [
-            ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))], exc_info)
-        return [body]
+        return [body], ["500 Internal Server Error", [
+            ("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))]]
 
     def _guard(self, environ, call: Call) -> Fault | None:
         limit = self.runtime.settings.max_request_bytes

@@ -55,10 +55,15 @@ def post(app, body: bytes) -> tuple[str, bytes]:
                "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
 
     def start_response(status, headers, exc_info=None):
-        seen.append(status)
+        seen.append((status, headers))
 
     answer = b"".join(app(environ, start_response))
-    return seen[-1], answer
+    # Once: gunicorn adds the headers of a second call to the first's (two Content-Lengths,
+    # and the client drops the answer).
+    assert len(seen) == 1, seen
+    [(status, headers)] = seen
+    assert [int(v) for k, v in headers if k.lower() == "content-length"] == [len(answer)]
+    return status, answer
 
 
 def counts(engine, message_id: str, application_no: str) -> dict:
@@ -93,3 +98,62 @@ def test_a_failed_commit_answers_a_fault_and_stores_nothing_but_the_record(app, 
     assert status.startswith("200") and b"SubmitApplicationResult" in answer
     assert counts(engine, message_id, no) == {"applications": 1, "claims": 1,
                                               "records": "FAULT:InternalError,OK:"}
+
+
+def test_a_database_restart_costs_one_call_not_one_per_pooled_connection(database_url, engine):
+    """The first call on a connection the server dropped fails as Unavailable, and with it
+    the whole pool is known stale: the retry gets a fresh connection (statements below
+    SQLAlchemy invalidate the pool as SQLAlchemy does)."""
+    from his_pacs_ws.db.engine import make_engine, session_factory
+    from his_pacs_ws.domain.errors import Unavailable
+    from tests.integration.conftest import Hospital
+
+    mine = make_engine(database_url, pool_size=3)
+    connections = [mine.connect() for _ in range(3)]
+    pids = [c.execute(text("SELECT pg_backend_pid()")).scalar() for c in connections]
+    for connection in connections:
+        connection.close()  # back in the pool
+    with engine.connect() as admin:  # as a restart would: the server ends all three
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                      {"pids": pids})
+    hospital = Hospital(session_factory(mine), Settings())
+    outcomes = []
+    for _ in range(4):
+        try:
+            hospital.submit()
+            outcomes.append("ok")
+        except Unavailable:
+            outcomes.append("Unavailable")
+    mine.dispose()
+    assert outcomes == ["Unavailable", "ok", "ok", "ok"]
+
+
+def test_a_fault_after_the_change_on_a_dead_connection_is_answered_and_recorded(
+        app, engine, tmp_path, monkeypatch):
+    """The held connection dies while the answer is being built, and the answer cannot be
+    built: the caller still gets a fault envelope, and the call is recorded (spooled,
+    since its connection is gone) with nothing of the change stored."""
+    import time
+
+    from his_pacs_ws.db.engine import UnitOfWork
+    from his_pacs_ws.soap import services as soap_services
+
+    held = []
+    hand_over = UnitOfWork.hand_over
+    monkeypatch.setattr(UnitOfWork, "hand_over", lambda self: (held.append(self), hand_over(self)))
+
+    def dying_build(cls, data, tz):
+        pid = held[-1].session.connection().connection.driver_connection.info.backend_pid
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        time.sleep(0.3)
+        raise ValueError("the answer cannot be built")
+
+    monkeypatch.setattr(soap_services, "build", dying_build)
+    message_id, no = f"M-{uuid.uuid4().hex[:12]}", f"A{uuid.uuid4().hex[:12]}"
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("500") and b"Server.InternalError" in answer
+    state = counts(engine, message_id, no)
+    spooled = list((tmp_path / "spool").glob("calls-*.jsonl")) if (tmp_path / "spool").exists() else []
+    assert state["applications"] == 0 and state["claims"] == 0
+    assert state["records"] == "FAULT:InternalError" or spooled, (state, spooled)
