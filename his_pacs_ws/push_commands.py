@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timedelta
 
 from his_pacs_ws.config import Settings
+from his_pacs_ws.domain.notifications import DeliveryStatus
 from his_pacs_ws.console import table, when
 
 
@@ -33,7 +34,7 @@ def register(commands, systems, database_options) -> None:
         dest="deliveries_command", required=True)
     listing = queue.add_parser("list", help="deliveries, newest first; without filters, the queue per receiver")
     listing.add_argument("--system")
-    listing.add_argument("--status", choices=["PENDING", "RETRYING", "FAILED", "DELIVERED"])
+    listing.add_argument("--status", choices=[s.value for s in DeliveryStatus])
     listing.add_argument("--application-no")
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(run=cmd_list)
@@ -124,7 +125,7 @@ def cmd_list(settings: Settings, args) -> int:
                  "Last outcome"), [
         (str(d["id"]), d["system"], d["operation"], d["application_no"], str(d["sequence"]), d["status"],
          str(d["attempts"]), when(d["occurred_at"], tz),
-         when(d["next_attempt_at"], tz) if d["status"] in ("PENDING", "RETRYING") else "",
+         when(d["next_attempt_at"], tz) if d["status"] in (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value) else "",
          " ".join(filter(None, (d["last_outcome"], d["last_fault_code"]))))
         for d in rows
     ]))

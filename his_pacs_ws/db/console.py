@@ -16,6 +16,9 @@ from his_pacs_ws.db.models import (
     PartnerSystem,
     Report,
 )
+from his_pacs_ws.domain.notifications import DeliveryStatus
+
+_WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
 
 
 def _minutes(later, earlier):
@@ -107,17 +110,17 @@ class ConsoleRepository:
         counts = {
             (pk, status): (n, oldest) for pk, status, n, oldest in self.session.execute(
                 select(Delivery.system_pk, Delivery.status, func.count(), func.min(Delivery.created_at))
-                .where(Delivery.status.in_(("PENDING", "RETRYING", "FAILED")))
+                .where(Delivery.status.in_((*_WAITING, DeliveryStatus.FAILED.value)))
                 .group_by(Delivery.system_pk, Delivery.status))
         }
         result = []
         for name, pk, paused, streak in self.session.execute(
                 select(PartnerSystem.name, PartnerSystem.id, CallbackEndpoint.paused, CallbackEndpoint.failure_streak)
                 .join(CallbackEndpoint, CallbackEndpoint.system_pk == PartnerSystem.id).order_by(PartnerSystem.name)):
-            waiting = [counts[(pk, s)] for s in ("PENDING", "RETRYING") if (pk, s) in counts]
+            waiting = [counts[(pk, s)] for s in _WAITING if (pk, s) in counts]
             result.append({
                 "system": name, "paused": paused, "failure_streak": streak,
-                "waiting": sum(n for n, _ in waiting), "failed": counts.get((pk, "FAILED"), (0, None))[0],
+                "waiting": sum(n for n, _ in waiting), "failed": counts.get((pk, DeliveryStatus.FAILED.value), (0, None))[0],
                 "oldest_waiting_at": min((at for _, at in waiting), default=None),
             })
         return result

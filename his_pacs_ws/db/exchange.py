@@ -25,8 +25,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import conv
 
-from his_pacs_ws.db.models import Base, CallRecord
+from his_pacs_ws.db.models import Base, CallRecord, one_of
+from his_pacs_ws.domain.access import PARTNER_ROLES, Role
+from his_pacs_ws.domain.exchange import InboxState
 
 NOTIFY_CHANNEL = "his_pacs_inbox"
 # The views a partner may read, and what a PACS may write.
@@ -48,6 +51,8 @@ class ExchangePartner(Base):
     """A partner that reads the exchange views (and a PACS, writes the inbox) as a login role."""
 
     __tablename__ = "exchange_partners"
+    # Created inline by migration 0006, hence PostgreSQL's own name for it.
+    __table_args__ = (one_of("role", PARTNER_ROLES, name=conv("exchange_partners_role_check")),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
@@ -62,7 +67,7 @@ class InboxRow(Base):
     """One event a PACS wrote into exchange.pacs_inbox, and how it was processed."""
 
     __tablename__ = "pacs_inbox"
-    __table_args__ = {"schema": "exchange"}
+    __table_args__ = (one_of("state", InboxState, name=conv("pacs_inbox_state_check")), {"schema": "exchange"})
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     partner_role: Mapped[str] = mapped_column(String(63), server_default=text("current_user"))
@@ -98,7 +103,7 @@ class InboxRow(Base):
     contact_phone: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    state: Mapped[str] = mapped_column(String(10), server_default="PENDING")
+    state: Mapped[str] = mapped_column(String(10), server_default=InboxState.PENDING.value)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     fault_code: Mapped[str | None] = mapped_column(String(64))
     fault_message: Mapped[str | None] = mapped_column(Text)
@@ -189,7 +194,7 @@ class ExchangeRepository:
         self._ddl(f"GRANT USAGE ON SCHEMA exchange TO {role}")
         views = ", ".join(f"exchange.{v}" for v in VIEWS)
         self._ddl(f"GRANT SELECT ON {views} TO {role}")
-        if partner_role == "PACS":
+        if partner_role == Role.PACS.value:
             self._ddl(f"GRANT SELECT ON exchange.pacs_inbox TO {role}")
             self._ddl(f"GRANT INSERT ({', '.join(INBOX_WRITABLE)}) ON exchange.pacs_inbox TO {role}")
         else:
@@ -234,7 +239,7 @@ class ExchangeRepository:
     def next_pending(self) -> InboxRow | None:
         """The oldest pending row no other processor holds, row-locked until commit."""
         return self.session.scalars(
-            select(InboxRow).where(InboxRow.state == "PENDING").order_by(InboxRow.id)
+            select(InboxRow).where(InboxRow.state == InboxState.PENDING.value).order_by(InboxRow.id)
             .limit(1).with_for_update(skip_locked=True)
         ).one_or_none()
 
@@ -242,7 +247,7 @@ class ExchangeRepository:
         return self.session.get(InboxRow, pk)
 
     def pending_count(self) -> int:
-        return self.session.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.state == "PENDING"))
+        return self.session.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.state == InboxState.PENDING.value))
 
     def add_call_record(self, values: dict) -> int:
         """A call record in this transaction: it commits with the row's outcome, or not at all."""

@@ -3,6 +3,8 @@ of defence for idempotency when two requests race."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -26,6 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from his_pacs_ws.domain.access import PARTNER_ROLES, OperatorRole
+from his_pacs_ws.domain.billing import RefundSource, Trigger
+from his_pacs_ws.domain.critical import CriticalStatus
+from his_pacs_ws.domain.notifications import CallbackPasswordType, DeliveryStatus
+from his_pacs_ws.domain.reports import ResultStatus
+from his_pacs_ws.domain.status import Status
+
 MONEY = Numeric(14, 2)
 QUANTITY = Numeric(14, 3)
 
@@ -40,6 +49,16 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def one_of(column: str, values: Iterable[enum.Enum | str], *, name: str | None = None) -> CheckConstraint:
+    """CHECK that ``column`` holds one of ``values``, a domain enum's usually: the rules, the
+    wire types and the database then allow the same values. The values are kept in ``info``,
+    where a test compares them with the migrated database's constraints."""
+    allowed = tuple(v.value if isinstance(v, enum.Enum) else v for v in values)
+    literals = ",".join(f"'{v}'" for v in allowed)
+    return CheckConstraint(f"{column} IN ({literals})", name=name or column,
+                           info={"one_of": (column, allowed)})
 
 
 def timestamp_now() -> Mapped[datetime]:
@@ -89,11 +108,7 @@ class Application(Base):
 
     __tablename__ = "applications"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('NEW','RELEASED','SCHEDULED','REGISTERED','EXAMINED','REPORTED',"
-            "'VERIFIED','CANCELLED')",
-            name="status",
-        ),
+        one_of("status", Status),
         Index("ix_applications_worklist", "status", "executing_department_code", "id"),
     )
 
@@ -190,9 +205,7 @@ class ChargeLine(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
-        CheckConstraint(
-            "trigger IN ('PAYMENT','NURSE_SEND','PACS_REGISTER','PACS_CHARGE')", name="trigger"
-        ),
+        one_of("trigger", Trigger),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -230,9 +243,7 @@ class RefundLine(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
-        CheckConstraint(
-            "source IN ('PACS','HIS_CANCEL','REGISTRATION_CANCELLED')", name="source"
-        ),
+        one_of("source", RefundSource),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -308,9 +319,7 @@ class Report(Base):
     __tablename__ = "reports"
     __table_args__ = (
         UniqueConstraint("report_no", "version"),
-        CheckConstraint(
-            "result_status IN ('PRELIMINARY','FINAL','CORRECTED','WITHDRAWN')", name="result_status"
-        ),
+        one_of("result_status", ResultStatus),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -341,7 +350,7 @@ class CriticalValue(Base):
 
     __tablename__ = "critical_values"
     __table_args__ = (
-        CheckConstraint("status IN ('RAISED','RECEIVED','HANDLED','REVOKED')", name="status"),
+        one_of("status", CriticalStatus),
         Index("ix_critical_values_reported_at", "reported_at"),
     )
 
@@ -435,7 +444,7 @@ class PartnerSystem(Base):
     """A HIS or PACS allowed to call: its role, departments, and its secret, encrypted."""
 
     __tablename__ = "systems"
-    __table_args__ = (CheckConstraint("role IN ('HIS','PACS')", name="role"),)
+    __table_args__ = (one_of("role", PARTNER_ROLES),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -463,7 +472,7 @@ class CallbackEndpoint(Base):
     """Where a partner system receives notifications, and how that has been going."""
 
     __tablename__ = "callback_endpoints"
-    __table_args__ = (CheckConstraint("password_type IN ('digest','text')", name="password_type"),)
+    __table_args__ = (one_of("password_type", CallbackPasswordType),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     system_pk: Mapped[int] = mapped_column(ForeignKey("systems.id"), unique=True)
@@ -471,7 +480,7 @@ class CallbackEndpoint(Base):
     events: Mapped[list | None] = mapped_column(JSONB)  # None: every notification of the role
     username: Mapped[str | None] = mapped_column(String(100))
     secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # AES-GCM, like the systems' own
-    password_type: Mapped[str] = mapped_column(String(8), default="digest")
+    password_type: Mapped[str] = mapped_column(String(8), default=CallbackPasswordType.DIGEST.value)
     timeout_seconds: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal(10))
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     # The receiver's health: consecutive failed attempts, since when, and when to try again
@@ -515,7 +524,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("event_pk", "system_pk"),
-        CheckConstraint("status IN ('PENDING','RETRYING','DELIVERED','FAILED')", name="status"),
+        one_of("status", DeliveryStatus),
         Index("ix_deliveries_open", "system_pk", "application_no", "event_pk",
               postgresql_where="status IN ('PENDING','RETRYING')"),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where="status IN ('PENDING','RETRYING')"),
@@ -548,7 +557,7 @@ class Operator(Base):
     Partner systems never sign in here; operators never call the SOAP services."""
 
     __tablename__ = "operators"
-    __table_args__ = (CheckConstraint("role IN ('viewer','admin')", name="role"),)
+    __table_args__ = (one_of("role", OperatorRole),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)

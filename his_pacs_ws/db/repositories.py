@@ -25,10 +25,11 @@ from his_pacs_ws.db.models import (
     StatusEvent,
     Visit,
 )
+from his_pacs_ws.domain.timeline import UNDOING, Event, Source
 
 
-_MILLI, _FEN = Decimal("0.001"), Decimal("0.01")
-_UNDO_EVENTS = ("SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED", "REPORT_WITHDRAWN")  # the scales of QUANTITY and MONEY
+_MILLI, _FEN = Decimal("0.001"), Decimal("0.01")  # the scales of QUANTITY and MONEY
+_UNDO_EVENTS = tuple(event.value for event in UNDOING)
 
 
 @lru_cache(maxsize=None)
@@ -130,8 +131,8 @@ WITH existing AS (
 ), event AS (
     INSERT INTO status_events (application_pk, event, status, applied, occurred_at, operator_code,
                                operator_name, source)
-    SELECT application.id, 'SUBMITTED', application.status, true, %(ordered_at)s, %(operator_code)s,
-           %(operator_name)s, 'HIS'
+    SELECT application.id, '{Event.SUBMITTED.value}', application.status, true, %(ordered_at)s, %(operator_code)s,
+           %(operator_name)s, '{Source.HIS.value}'
     FROM application
 )
 SELECT EXISTS (SELECT 1 FROM existing), EXISTS (SELECT 1 FROM visit), a.id, a.application_no,
@@ -240,9 +241,9 @@ class ItemRow:
 
 _ITEMS = (f"SELECT {', '.join(f.name for f in fields(ItemRow))} FROM application_items "
           "WHERE application_pk = ANY(%s) ORDER BY application_pk, parent_pk NULLS FIRST, position")
-_LATEST_EVENT_AT = """
+_LATEST_EVENT_AT = f"""
 SELECT max(occurred_at) FROM status_events
-WHERE application_pk = %(pk)s AND source = 'PACS'
+WHERE application_pk = %(pk)s AND source = '{Source.PACS.value}'
   AND ((event = ANY(%(undo)s) AND applied) OR (status = ANY(%(forward)s) AND event <> ALL(%(all_undo)s)))
 """
 

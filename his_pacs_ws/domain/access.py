@@ -14,6 +14,17 @@ class Role(str, enum.Enum):
     ADMIN = "ADMIN"  # the command line on the server itself
 
 
+# What a partner system (or a view partner) can be; ADMIN is never a partner.
+PARTNER_ROLES = (Role.HIS, Role.PACS)
+
+
+class OperatorRole(str, enum.Enum):
+    """A person signed in to the console: a viewer reads, an admin also acts."""
+
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True)
 class Caller:
     """An authenticated system. ``departments`` None means every department."""

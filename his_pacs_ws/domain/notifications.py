@@ -60,6 +60,13 @@ def parse_events(text: str | None, role: Role) -> list[str] | None:
     return sorted(set(names))
 
 
+class CallbackPasswordType(str, enum.Enum):
+    """How we sign in to a partner's callback: WS-Security PasswordDigest or PasswordText."""
+
+    DIGEST = "digest"
+    TEXT = "text"
+
+
 class DeliveryStatus(str, enum.Enum):
     PENDING = "PENDING"      # not tried yet
     RETRYING = "RETRYING"    # tried, failed in a way worth retrying, waiting for next_attempt_at

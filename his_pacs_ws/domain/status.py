@@ -31,6 +31,13 @@ class PatientType(str, enum.Enum):
         return self is not PatientType.INPATIENT
 
 
+class Priority(str, enum.Enum):
+    """How soon the exam is wanted; an application without one is ROUTINE."""
+
+    ROUTINE = "ROUTINE"
+    URGENT = "URGENT"
+
+
 # Forward order of the workflow. CANCELLED is terminal and outside the order.
 RANK = {
     Status.NEW: 0,

@@ -23,6 +23,7 @@ from his_pacs_ws.domain.status import (
     check_his_cancel,
     check_release,
 )
+from his_pacs_ws.domain.timeline import Event, Source
 from his_pacs_ws.services import ledger, outbox
 from his_pacs_ws.services.common import (
     application_detail,
@@ -111,8 +112,8 @@ def confirm_payment(uow: UnitOfWork, settings: Settings, caller: Caller, request
         app.paid_amount, app.paid_at, app.invoice_no = req["amount"], req["paid_at"], req.get("invoice_no")
         app.released_at = req["paid_at"]
         ledger.post_items(uow, app, Trigger.PAYMENT, req["paid_at"], origin=caller.name)
-        record_event(uow, app, event="PAID", status=Status.RELEASED, occurred_at=req["paid_at"],
-                operator=None, source="HIS", origin=caller.name,
+        record_event(uow, app, event=Event.PAID, status=Status.RELEASED, occurred_at=req["paid_at"],
+                operator=None, source=Source.HIS, origin=caller.name,
                 note=req.get("invoice_no") and f"invoice {req['invoice_no']}")
         outbox.released(uow, app, origin=caller.name)
         return {"application": application_state(app)}
@@ -137,8 +138,8 @@ def send_inpatient_order(uow: UnitOfWork, settings: Settings, caller: Caller, re
         if point is billing.ChargePoint.NURSE_SEND:
             posted = ledger.post_items(uow, app, Trigger.NURSE_SEND, req["sent_at"], operator=req["nurse"],
                                        origin=caller.name)
-        record_event(uow, app, event="ORDER_SENT", status=Status.RELEASED, occurred_at=req["sent_at"],
-                operator=req["nurse"], source="HIS", origin=caller.name)
+        record_event(uow, app, event=Event.ORDER_SENT, status=Status.RELEASED, occurred_at=req["sent_at"],
+                operator=req["nurse"], source=Source.HIS, origin=caller.name)
         outbox.released(uow, app, origin=caller.name)
         return {"application": application_state(app), "charges": [charge_line(c) for c in posted]}
 
@@ -157,8 +158,8 @@ def cancel_application(uow: UnitOfWork, settings: Settings, caller: Caller, requ
                 uow, app, RefundSource.HIS_CANCEL, req["cancelled_at"], reason=req["reason"],
                 operator=req["operator"], origin=caller.name,
             )
-            record_event(uow, app, event="CANCELLED", status=Status.CANCELLED,
-                    occurred_at=req["cancelled_at"], operator=req["operator"], source="HIS",
+            record_event(uow, app, event=Event.CANCELLED, status=Status.CANCELLED,
+                    occurred_at=req["cancelled_at"], operator=req["operator"], source=Source.HIS,
                     origin=caller.name, note=req["reason"])
             outbox.cancelled(uow, app, reason=req["reason"], operator=req["operator"],
                              occurred_at=req["cancelled_at"], origin=caller.name)

@@ -15,6 +15,7 @@ from his_pacs_ws.domain.billing import Item
 from his_pacs_ws.domain.errors import ApplicationNotFound
 from his_pacs_ws.domain.notifications import Notification
 from his_pacs_ws.domain.status import PatientType, Status, his_status, is_locked
+from his_pacs_ws.domain.timeline import Event, Source
 
 
 def jsonable(value: Any, *, canonical: bool = False) -> Any:
@@ -97,21 +98,22 @@ def load_for_pacs(uow, application_no: str, caller: Caller) -> ApplicationRow:
     return app
 
 
-def record_event(uow, app: AnyApplication, *, event: str, status: Status, occurred_at, operator,
-                 source: str, origin: str | None, applied: bool = True, note: str | None = None,
+def record_event(uow, app: AnyApplication, *, event: Event, status: Status, occurred_at, operator,
+                 source: Source, origin: str | None, applied: bool = True, note: str | None = None,
                  room: str | None = None) -> None:
     """Add an event to the timeline; an applied one sets the application's status and
     tells the HIS systems. (The submission writes its own first event.)"""
     uow.applications.add_event(
-        application_pk=app.id, event=event, status=status.value, applied=applied,
+        application_pk=app.id, event=event.value, status=status.value, applied=applied,
         occurred_at=occurred_at, operator_code=(operator or {}).get("code"),
-        operator_name=(operator or {}).get("name"), source=source, note=note, room=room,
+        operator_name=(operator or {}).get("name"), source=source.value, note=note, room=room,
     )
     if applied:
         app.status = status.value
         app.updated_at = now()
+        # The callback's fields: the state but its UpdatedAt (OccurredAt says when), and the event.
         emit(uow, Notification.APPLICATION_STATUS_CHANGED, app, {
-            **application_state(app), "event": event, "operator": operator, "source": source,
+            **without(application_state(app), "updated_at"), "event": event.value, "operator": operator, "source": source.value,
             "patient_id": app.patient_id, "note": note,
         }, origin=origin, occurred_at=occurred_at)
 
@@ -152,12 +154,16 @@ def item_tree(rows) -> list[dict]:
             "unit_price": row.unit_price,
             "modality": row.modality,
             "body_part": row.body_part,
+            "components": None,
         }
         by_pk[row.id] = node
         if row.parent_pk is None:
             top.append(node)
         else:
-            by_pk[row.parent_pk].setdefault("components", []).append(node)
+            parent = by_pk[row.parent_pk]
+            if parent["components"] is None:
+                parent["components"] = []
+            parent["components"].append(node)
     return top
 
 

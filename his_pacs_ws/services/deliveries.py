@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain.access import Role
-from his_pacs_ws.domain.notifications import DeliveryStatus, Notification, parse_events, receives
+from his_pacs_ws.domain.notifications import CallbackPasswordType, DeliveryStatus, Notification, parse_events, receives
 from his_pacs_ws.services.common import in_batches
 from his_pacs_ws.services.secrets import SecretBox
 from his_pacs_ws.services.systems import SystemCommandError, _get
@@ -28,7 +28,7 @@ def set_callback(uow: UnitOfWork, box: SecretBox, name: str, *, url: str, events
         raise SystemCommandError(f"--timeout is between 0 and {MAX_TIMEOUT_SECONDS} seconds")
     if (username is None) != (password is None):
         raise SystemCommandError("--username and --password-stdin go together")
-    if password_type not in ("digest", "text"):
+    if password_type not in {p.value for p in CallbackPasswordType}:
         raise SystemCommandError("--password-type is digest or text")
     with uow:
         system = _get(uow, name)

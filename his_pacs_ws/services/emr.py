@@ -6,6 +6,7 @@ from __future__ import annotations
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.domain.access import Caller
+from his_pacs_ws.domain.emr import EmrScope
 from his_pacs_ws.domain.errors import (
     AccessDenied,
     ApplicationNotFound,
@@ -100,7 +101,7 @@ def _order(uow: UnitOfWork, patient_pk: int, visit_pk: int, order: dict) -> None
 def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict) -> dict:
     """The patient's records: this visit's (anchored by VisitNo or ApplicationNo, else the
     newest) or all visits', newest visit first, documents oldest first."""
-    scope = request.get("scope") or "CURRENT_VISIT"
+    scope = EmrScope(request.get("scope") or EmrScope.CURRENT_VISIT.value)
     limit = min(request.get("max_documents") or DEFAULT_MAX_DOCUMENTS, MAX_DOCUMENTS)
     with uow:
         patient = uow.emr.patient(request["patient_id"])
@@ -110,7 +111,7 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict
         if departments is not None and not uow.applications.patient_has_application_in(patient.id, departments):
             raise AccessDenied("this system serves no department that examines this patient")
         visits = uow.emr.visits_of(patient.id)
-        if scope == "CURRENT_VISIT":
+        if scope is EmrScope.CURRENT_VISIT:
             anchor = _anchor(uow, caller, patient, visits, request)
             visits = [v for v in visits if v.id == anchor] if anchor else visits[:1]
         pks = [v.id for v in visits]
@@ -124,7 +125,7 @@ def query_emr(uow: UnitOfWork, settings: Settings, caller: Caller, request: dict
         requested_by = request.get("requested_by") or {}
         uow.emr.record_access(
             caller=caller.name, requested_by_code=requested_by.get("code"),
-            requested_by_name=requested_by.get("name"), patient_id=request["patient_id"], scope=scope,
+            requested_by_name=requested_by.get("name"), patient_id=request["patient_id"], scope=scope.value,
             visit_no=request.get("visit_no"), application_no=request.get("application_no"),
             documents_returned=len(documents), orders_returned=len(orders),
         )

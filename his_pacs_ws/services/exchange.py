@@ -7,6 +7,7 @@ import re
 from his_pacs_ws.db.engine import UnitOfWork
 from his_pacs_ws.db.exchange import RoleNotPermitted
 from his_pacs_ws.domain.access import Caller, Role
+from his_pacs_ws.domain.exchange import InboxState
 from his_pacs_ws.services.systems import MIN_PASSWORD, SystemCommandError
 
 # The name is the PostgreSQL login role too: lower case, so that a vendor's tool may write it
@@ -85,9 +86,7 @@ def list_partners(uow: UnitOfWork) -> list[dict]:
         return [{
             "name": p.name, "db_role": p.db_role, "role": p.role, "departments": p.departments,
             "login": uow.exchange.role_exists(p.db_role), "created_at": p.created_at, "updated_at": p.updated_at,
-            "pending": counts.get(p.db_role, {}).get("PENDING", 0),
-            "processed": counts.get(p.db_role, {}).get("PROCESSED", 0),
-            "refused": counts.get(p.db_role, {}).get("REFUSED", 0),
+            **{state.value.lower(): counts.get(p.db_role, {}).get(state.value, 0) for state in InboxState},
         } for p in uow.exchange.partners()]
 
 

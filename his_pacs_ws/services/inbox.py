@@ -19,6 +19,9 @@ from typing import Callable
 
 from his_pacs_ws.domain.access import Role
 from his_pacs_ws.domain.errors import AccessDenied, SchemaValidationError, ServiceError, Unavailable
+from his_pacs_ws.domain.exchange import InboxState
+from his_pacs_ws.domain.reports import ResultStatus
+from his_pacs_ws.domain.status import PacsEvent
 from his_pacs_ws.services import critical_values, exchange, reports, worklist
 from his_pacs_ws.services.common import jsonable
 from his_pacs_ws.services.messages import Replayed
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 SERVICE = "PACS_INBOX"  # call_records.service of an inbox row
 TEXT_MAX, URL_MAX = 20000, 2000
 FIRST_YEAR, LAST_YEAR = 1901, 9998
+PACS_EVENTS = tuple(e.value for e in PacsEvent)
+RESULT_STATUSES = tuple(r.value for r in ResultStatus)
 INTERNAL = ("InternalError", "the service failed to process the request; it has been logged")
 
 
@@ -83,8 +88,7 @@ def _present(request: dict) -> dict:
 def _report_status(row: _Row) -> dict:
     return _present({
         "application_no": row.value("application_no", required=True),
-        "status": row.choice("status", ("SCHEDULED", "REGISTERED", "EXAMINED", "SCHEDULE_CANCELLED",
-                                        "REGISTRATION_CANCELLED")),
+        "status": row.choice("status", PACS_EVENTS),
         "occurred_at": row.value("occurred_at", required=True),
         "operator": row.staff("operator", required=True),
         "accession_no": row.value("accession_no"),
@@ -97,7 +101,7 @@ def _push_report(row: _Row) -> dict:
     return _present({
         "application_no": row.value("application_no", required=True),
         "report_no": row.value("report_no", required=True),
-        "result_status": row.choice("result_status", ("PRELIMINARY", "FINAL", "CORRECTED", "WITHDRAWN")),
+        "result_status": row.choice("result_status", RESULT_STATUSES),
         "reporting_doctor": row.staff("reporting_doctor", required=True),
         "reported_at": row.value("reported_at", required=True),
         "accession_no": row.value("accession_no"),
@@ -204,7 +208,7 @@ def process_next(context) -> bool:
             "request_body": _body(columns),
             "response_body": _body({"fault_code": error[0], "fault_message": error[1]} if error else result or {}),
         })
-        row.state = "REFUSED" if error else "PROCESSED"
+        row.state = (InboxState.REFUSED if error else InboxState.PROCESSED).value
         row.processed_at = now
         row.fault_code, row.fault_message = error if error else (None, None)
         row.replayed = replayed

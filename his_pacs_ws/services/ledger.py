@@ -24,6 +24,7 @@ from his_pacs_ws.domain.errors import (
     SchemaValidationError,
 )
 from his_pacs_ws.domain.status import RANK, PatientType, Status
+from his_pacs_ws.domain.timeline import Event
 from his_pacs_ws.services.common import (
     charge_line,
     fingerprint,
@@ -216,13 +217,13 @@ def query_charges(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
 
 
 def charge_point_effects(uow: UnitOfWork, app: AnyApplication, previous: Status, target: Status,
-                         event: str, at: datetime, operator: dict | None, *, origin: str | None,
+                         event: Event, at: datetime, operator: dict | None, *, origin: str | None,
                          note: str | None = None) -> list[LineWithRefunds]:
     """Under PACS_REGISTER, reaching registration charges the items (EXAMINED, or a report,
     straight from RELEASED implies registration) and REGISTRATION_CANCELLED reverses them."""
     if app.charge_point != ChargePoint.PACS_REGISTER.value:
         return []
-    if event == "REGISTRATION_CANCELLED":
+    if event is Event.REGISTRATION_CANCELLED:
         return reverse_all(uow, app, RefundSource.REGISTRATION_CANCELLED, at,
                            reason=note or "registration cancelled", operator=operator,
                            triggers={Trigger.PACS_REGISTER}, origin=origin)

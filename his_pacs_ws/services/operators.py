@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from his_pacs_ws.db.engine import UnitOfWork
+from his_pacs_ws.domain.access import OperatorRole
 from his_pacs_ws.domain.passwords import DUMMY_HASH, MIN_LENGTH, hash_password, verify_password
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-ROLES = ("viewer", "admin")
+ROLES = tuple(role.value for role in OperatorRole)
 IDLE = timedelta(minutes=30)  # a session unused this long is over
 ABSOLUTE = timedelta(hours=12)  # and none lasts longer than a shift
 SEEN_EVERY = timedelta(minutes=1)  # how often a request writes the session's last use
@@ -52,7 +53,7 @@ class OperatorSession:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == OperatorRole.ADMIN.value
 
 
 def _now() -> datetime:

@@ -18,6 +18,7 @@ from his_pacs_ws.domain.reports import (
     check_verification,
 )
 from his_pacs_ws.domain.status import Status
+from his_pacs_ws.domain.timeline import Event, Source
 from his_pacs_ws.services import ledger, outbox
 from his_pacs_ws.services.common import (
     application_state,
@@ -84,12 +85,12 @@ def push_report(uow: UnitOfWork, settings: Settings, caller: Caller, request: di
         if outcome.moves:
             if req.get("accession_no") and not app.accession_no:
                 app.accession_no = req["accession_no"]
-            ledger.charge_point_effects(uow, app, previous, outcome.status, f"REPORT_{result.value}",
+            ledger.charge_point_effects(uow, app, previous, outcome.status, Event.of_report(result),
                                         req["reported_at"], req["reporting_doctor"], origin=caller.name)
         occurred_at = req.get("verified_at") or req["reported_at"]
-        record_event(uow, app, event=f"REPORT_{result.value}", status=outcome.status,
+        record_event(uow, app, event=Event.of_report(result), status=outcome.status,
                      occurred_at=occurred_at,
-                     operator=req.get("verifying_doctor") or req["reporting_doctor"], source="PACS",
+                     operator=req.get("verifying_doctor") or req["reporting_doctor"], source=Source.PACS,
                      origin=caller.name, applied=outcome.stores, note=f"report {req['report_no']} v{version}")
         if stored is not None:
             outbox.report_published(uow, app, report_record(stored, app.application_no),

@@ -17,6 +17,7 @@ from his_pacs_ws.domain.status import (
     apply_pacs_event,
     superseding_statuses,
 )
+from his_pacs_ws.domain.timeline import Event, Source
 from his_pacs_ws.services import ledger
 from his_pacs_ws.services.common import (
     application_detail,
@@ -48,11 +49,11 @@ def report_status(uow: UnitOfWork, settings: Settings, caller: Caller, request: 
         if outcome.applied:
             if event not in UNDO and req.get("accession_no"):
                 app.accession_no = req["accession_no"]
-            charges = ledger.charge_point_effects(uow, app, previous, outcome.status, event.value,
+            charges = ledger.charge_point_effects(uow, app, previous, outcome.status, Event.of_pacs(event),
                                                    req["occurred_at"], req["operator"], note=req.get("note"),
                                                    origin=caller.name)
-        record_event(uow, app, event=event.value, status=outcome.status,
-                     occurred_at=req["occurred_at"], operator=req["operator"], source="PACS",
+        record_event(uow, app, event=Event.of_pacs(event), status=outcome.status,
+                     occurred_at=req["occurred_at"], operator=req["operator"], source=Source.PACS,
                      origin=caller.name, applied=outcome.applied, note=req.get("note"), room=req.get("room"))
         return {
             "application": application_state(app),

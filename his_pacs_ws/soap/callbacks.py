@@ -16,7 +16,8 @@ from lxml import etree
 from spyne import Boolean, DateTime, Integer64, ServiceBase
 from spyne.util.xml import get_object_as_xml
 
-from his_pacs_ws.domain.notifications import Notification, Outcome
+from his_pacs_ws.domain.access import Role
+from his_pacs_ws.domain.notifications import CallbackPasswordType, Notification, Outcome
 from his_pacs_ws.domain.usernametoken import digest
 from his_pacs_ws.soap import types as t
 from his_pacs_ws.soap.convert import build
@@ -139,12 +140,12 @@ def _callback_service(name: str, doc: str, kinds: list[Notification]):
 HisCallbackService = _callback_service(
     "HisCallbackService",
     "Implemented by the HIS: status changes, reports, charges and critical values pushed to it.",
-    [n for n in Notification if n.receiver_role.value == "HIS"],
+    [n for n in Notification if n.receiver_role is Role.HIS],
 )
 PacsCallbackService = _callback_service(
     "PacsCallbackService",
     "Implemented by the PACS: released and cancelled applications, the critical-value loop.",
-    [n for n in Notification if n.receiver_role.value == "PACS"],
+    [n for n in Notification if n.receiver_role is Role.PACS],
 )
 
 
@@ -216,7 +217,7 @@ def security_header(username: str, password: str, password_type: str, created: d
     token = etree.SubElement(root, f"{{{_WSSE}}}UsernameToken")
     etree.SubElement(token, f"{{{_WSSE}}}Username").text = username
     created_text = created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if password_type == "digest":
+    if password_type == CallbackPasswordType.DIGEST.value:
         nonce = os.urandom(16)
         node = etree.SubElement(token, f"{{{_WSSE}}}Password", Type=f"{_TOKEN_PROFILE}#PasswordDigest")
         node.text = digest(nonce, created_text, password)

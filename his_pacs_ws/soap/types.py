@@ -8,8 +8,11 @@ types are named, so that generated clients get one ``Money`` type, not one per f
 from __future__ import annotations
 
 import decimal
+from enum import Enum
 
 from spyne import Array, Boolean, ComplexModel, Date, DateTime, Decimal, Integer32, Unicode
+
+from his_pacs_ws.domain import billing, critical, emr, patients, reports, status, timeline
 
 TNS = "urn:his-pacs-ws:v1"
 
@@ -52,8 +55,9 @@ def list_of(t, *, required: bool = False, entry: str | None = None):
     return req(array) if required else opt(array)
 
 
-def enum(name: str, *values: str):
-    return _simple(Unicode, name, values=list(values))
+def enum(name: str, values: type[Enum]):
+    """The enumeration ``name`` of a domain enum's values, in their order (the WSDL's)."""
+    return _simple(Unicode, name, values=[member.value for member in values])
 
 
 # Simple types
@@ -77,24 +81,17 @@ Phone = _simple(Unicode, "Phone", max_len=32)
 ShortCode = _simple(Unicode, "ShortCode", min_len=1, max_len=32)
 Modality = _simple(Unicode, "Modality", min_len=1, max_len=16)
 
-Sex = enum("Sex", "M", "F", "U")
-PatientTypeEnum = enum("PatientType", "OUTPATIENT", "EMERGENCY", "INPATIENT", "PHYSICAL_EXAM")
-Priority = enum("Priority", "ROUTINE", "URGENT")
-ApplicationStatus = enum(
-    "ApplicationStatus",
-    "NEW", "RELEASED", "SCHEDULED", "REGISTERED", "EXAMINED", "REPORTED", "VERIFIED", "CANCELLED",
-)
-EventSource = enum("EventSource", "HIS", "PACS", "SYSTEM")
-PacsStatusEvent = enum(
-    "PacsStatusEvent",
-    "SCHEDULED", "REGISTERED", "EXAMINED", "SCHEDULE_CANCELLED", "REGISTRATION_CANCELLED",
-)
-ChargeTrigger = enum("ChargeTrigger", "PAYMENT", "NURSE_SEND", "PACS_REGISTER", "PACS_CHARGE")
-RefundSourceEnum = enum("RefundSource", "PACS", "HIS_CANCEL", "REGISTRATION_CANCELLED")
-ResultStatusEnum = enum("ResultStatus", "PRELIMINARY", "FINAL", "CORRECTED", "WITHDRAWN")
-CriticalValueStatus = enum("CriticalValueStatus", "RAISED", "RECEIVED", "HANDLED", "REVOKED")
-EmrScope = enum("EmrScope", "CURRENT_VISIT", "ALL_VISITS")
-
+Sex = enum("Sex", patients.Sex)
+PatientTypeEnum = enum("PatientType", status.PatientType)
+Priority = enum("Priority", status.Priority)
+ApplicationStatus = enum("ApplicationStatus", status.Status)
+EventSource = enum("EventSource", timeline.Source)
+PacsStatusEvent = enum("PacsStatusEvent", status.PacsEvent)
+ChargeTrigger = enum("ChargeTrigger", billing.Trigger)
+RefundSourceEnum = enum("RefundSource", billing.RefundSource)
+ResultStatusEnum = enum("ResultStatus", reports.ResultStatus)
+CriticalValueStatus = enum("CriticalValueStatus", critical.CriticalStatus)
+EmrScope = enum("EmrScope", emr.EmrScope)
 
 class Model(ComplexModel):
     __namespace__ = TNS

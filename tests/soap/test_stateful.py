@@ -200,7 +200,7 @@ class Hospital(RuleBasedStateMachine):
         if RANK[event] <= RANK[m.status]:
             m.timeline.append((event, False))
             return
-        if m.inpatient and m.department == "MR" and RANK[m.status] < RANK["REGISTERED"]:
+        if m.inpatient and m.department == "MR" and RANK[m.status] < RANK["REGISTERED"] <= RANK[event]:
             m.lines.append(Line("PACS_REGISTER"))  # registration, or the exam that implies it
         m.status = event
         m.timeline.append((event, True))
