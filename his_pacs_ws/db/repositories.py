@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -686,18 +687,36 @@ def call_record_statement(values: dict) -> tuple[str, list]:
     return _RECORD_CALL, [values[column] for column in _CALL_COLUMNS]
 
 
-def record_call(engine: Engine, values: dict) -> None:
-    """Store one call record in a transaction of its own: it must outlive a rolled-back
-    call. One autocommitted INSERT, whose commit waits for the disk: the answer is sent
-    after it, and an answered call is a recorded one even across a crash of PostgreSQL."""
+_RECORDED = ("SELECT EXISTS (SELECT 1 FROM call_records WHERE at = %s AND service = %s AND duration_ms = %s "
+             "AND message_id IS NOT DISTINCT FROM %s)")
+
+
+@contextmanager
+def _autocommitted(engine: Engine) -> Iterator[Raw]:
+    """A pooled connection for one statement that is its own transaction."""
     with engine.connect() as conn:
         dbapi = conn.connection.driver_connection
         dbapi.autocommit = True
         try:
-            Raw(conn).run(_RECORD_CALL, [values[column] for column in _CALL_COLUMNS])
+            yield Raw(conn)
         finally:
             if not dbapi.closed:
                 dbapi.autocommit = False
+
+
+def call_recorded(engine: Engine, values: dict) -> bool:
+    """Whether this record is stored (a COMMIT whose acknowledgement was lost)."""
+    with _autocommitted(engine) as sql:
+        row = sql.one(_RECORDED, (values["at"], values["service"], values["duration_ms"], values.get("message_id")))
+    return bool(row and row[0])
+
+
+def record_call(engine: Engine, values: dict) -> None:
+    """Store one call record in a transaction of its own: it must outlive a rolled-back
+    call. One autocommitted INSERT, whose commit waits for the disk: the answer is sent
+    after it, and an answered call is a recorded one even across a crash of PostgreSQL."""
+    with _autocommitted(engine) as sql:
+        sql.run(_RECORD_CALL, [values[column] for column in _CALL_COLUMNS])
 
 
 _CLAIM = ("INSERT INTO processed_messages (caller, message_id, operation, request_hash) "

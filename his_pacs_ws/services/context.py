@@ -8,7 +8,7 @@ from typing import Any
 
 from his_pacs_ws.config import Settings
 from his_pacs_ws.db.engine import Breaker, Engine, UnitOfWork, is_unreachable, make_engine, session_factory
-from his_pacs_ws.db.repositories import call_record_statement, record_call
+from his_pacs_ws.db.repositories import call_record_statement, call_recorded, record_call
 from his_pacs_ws.db.spool import CallSpool
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,17 @@ class Context:
         uow.finish(*call_record_statement(values))
         if self.spool is not None and self.spool.pending():
             self._replay()
+
+    def was_recorded(self, values: dict) -> bool:
+        """Whether this call record is stored (a COMMIT whose answer was lost may have gone
+        through). False when the database cannot tell now."""
+        if self.engine is None or (self.breaker is not None and self.breaker.open):
+            return False
+        try:
+            return call_recorded(self.engine, values)
+        except Exception as exc:
+            log.warning("could not check whether a call was committed: %s", type(exc).__name__)
+            return False
 
     def _replay(self) -> None:
         if self.spool is None or self.engine is None:

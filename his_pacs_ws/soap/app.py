@@ -166,11 +166,21 @@ class Dispatcher:
             if call.fault_code is not None:  # e.g. its answer could not be built
                 pending.abandon()
             else:
+                row = None
                 try:
                     row = self._row(call, b"".join(chunks))
                     self.runtime.finish_call(pending, row)
-                except Exception as exc:  # nothing was stored: the caller retries
+                except Exception as exc:
                     pending.abandon()  # if the record could not even be built
+                    if row is not None and self.runtime.was_recorded(row):
+                        # the COMMIT went through and only its acknowledgement was lost: the
+                        # change and this record are stored, and this answer is the true one
+                        log.warning("a %s call was committed, its acknowledgement lost: %s",
+                                    call.operation, type(exc).__name__)
+                        self._log(call, row)
+                        start_response(*answer)
+                        return chunks
+                    # nothing was stored: the caller retries
                     log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
                     refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
                     call.fault_code = fault_code(refusal)

@@ -157,3 +157,25 @@ def test_a_fault_after_the_change_on_a_dead_connection_is_answered_and_recorded(
     spooled = list((tmp_path / "spool").glob("calls-*.jsonl")) if (tmp_path / "spool").exists() else []
     assert state["applications"] == 0 and state["claims"] == 0
     assert state["records"] == "FAULT:InternalError" or spooled, (state, spooled)
+
+
+def test_a_commit_whose_acknowledgement_is_lost_is_answered_as_what_it_did(app, engine, monkeypatch):
+    """The COMMIT reached PostgreSQL and only its answer was lost (the connection dropped at
+    that moment): the change and its record are stored, so the caller gets the real answer,
+    not a fault, and the call has one record."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from his_pacs_ws.services.context import Context
+
+    finish_call = Context.finish_call
+
+    def acknowledgement_lost(self, uow, values):
+        finish_call(self, uow, values)  # committed
+        raise OperationalError("COMMIT", None, psycopg.OperationalError("server closed the connection"))
+
+    monkeypatch.setattr(Context, "finish_call", acknowledgement_lost)
+    message_id, no = f"M-{uuid.uuid4().hex[:12]}", f"A{uuid.uuid4().hex[:12]}"
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("200") and b"SubmitApplicationResult" in answer
+    assert counts(engine, message_id, no) == {"applications": 1, "claims": 1, "records": "OK:"}
