@@ -16,10 +16,8 @@ from sqlalchemy.orm import Session
 from his_pacs_ws.db.raw import Raw, jsonb, raw
 from his_pacs_ws.db.models import (
     Application,
-    ApplicationItem,
     ChargeLine,
     ChargeRequest,
-    Patient,
     ProcessedMessage,
     RefundLine,
     RefundRequest,
@@ -51,26 +49,6 @@ def insert_returning_id(session: Session, model, values: dict, conflict: list[st
     return session.execute(stmt, values).scalar_one_or_none()
 
 
-def _upsert(session: Session, model, values: dict, key: str) -> int:
-    """Insert, or update the row with this key; a value not given keeps what is stored."""
-    updates = {k: v for k, v in values.items() if k != key and v is not None}
-    updates["updated_at"] = func.now()
-    table = model.__table__
-    stmt = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_update(index_elements=[key], set_=updates)
-        .returning(table.c.id)
-    )
-    return session.execute(stmt).scalar_one()
-
-
-_INSERT_APPLICATION = (
-    insert(Application).on_conflict_do_nothing(index_elements=["application_no"]).returning(Application)
-)
-_INSERT_ITEMS = insert(ApplicationItem.__table__)
-_INSERT_PACKAGES = insert(ApplicationItem.__table__).returning(ApplicationItem.__table__.c.id,
-                                                               sort_by_parameter_order=True)
 _EVENT_COLUMNS = ("application_pk", "event", "status", "applied", "occurred_at", "operator_code",
                   "operator_name", "source", "note", "room")
 _ADD_EVENT = (f"INSERT INTO status_events ({', '.join(_EVENT_COLUMNS)}) "
@@ -286,13 +264,9 @@ class ApplicationRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def get(self, application_no: str, *, for_update: bool = False) -> Application | None:
-        stmt = select(Application).where(Application.application_no == application_no)
-        if for_update:
-            # Every change to an application, its status or its ledger takes this row lock
-            # first: a cancel racing a registration, or two refunds of one line, serialize.
-            stmt = stmt.with_for_update()
-        return self.session.scalars(stmt).one_or_none()
+    def get(self, application_no: str) -> Application | None:
+        """The application, to read (lock() is for a change)."""
+        return self.session.scalars(select(Application).where(Application.application_no == application_no)).one_or_none()
 
     def lock(self, application_no: str) -> ApplicationRow | None:
         """The application under its row lock, for a change. Every change to an
@@ -314,9 +288,6 @@ class ApplicationRepository:
 
     def get_by_pk(self, pk: int) -> Application:
         return self.session.get_one(Application, pk)
-
-    def upsert_patient(self, values: dict) -> int:
-        return _upsert(self.session, Patient, values, "patient_id")
 
     def upsert_visit(self, values: dict) -> tuple[int, int]:
         """Insert or update a visit: (its id, the patient it belongs to). A visit never moves
@@ -355,28 +326,6 @@ class ApplicationRepository:
         existed, visit_ok, *stored = row
         return Submitted(existed=existed, visit_ok=visit_ok,
                          application=StoredApplication(*stored) if stored[0] is not None else None)
-
-    def insert(self, values: dict) -> Application | None:
-        """The new application as stored (its RETURNING row, no read-back), or None when
-        this ApplicationNo exists."""
-        return self.session.scalars(_INSERT_APPLICATION, values).one_or_none()
-
-    def add_items(self, application_pk: int, items: Sequence[dict]) -> None:
-        """The items in one multi-row INSERT, and the packages' components in one more."""
-        rows = [{"application_pk": application_pk, "parent_pk": None, "position": position, **_item_columns(item)}
-                for position, item in enumerate(items)]
-        if not any(item.get("components") for item in items):
-            self.session.execute(_INSERT_ITEMS.values(rows))
-            return
-        # executemany: SQLAlchemy batches it into multi-row INSERTs whose ids it matches
-        # to the rows in order (a single VALUES list's RETURNING order is not guaranteed)
-        ids = self.session.scalars(_INSERT_PACKAGES, rows).all()
-        components = [
-            {"application_pk": application_pk, "parent_pk": parent, "position": sub, **_item_columns(component)}
-            for parent, item in zip(ids, items) for sub, component in enumerate(item.get("components") or [])
-        ]
-        if components:
-            self.session.execute(_INSERT_ITEMS.values(components))
 
     def add_event(self, **values: Any) -> None:
         """A timeline entry, written with the COMMIT (read back only by later calls)."""
@@ -527,11 +476,6 @@ class LineWithRefunds:
 class LedgerRepository:
     def __init__(self, session: Session):
         self.session = session
-
-    def add_line(self, **values: Any) -> ChargeLine:
-        line = ChargeLine(**values)
-        self.session.add(line)
-        return line
 
     def add_refund(self, **values: Any) -> RefundLine:
         refund = RefundLine(**values)
@@ -742,16 +686,8 @@ class MessageRepository:
         ).one_or_none()
 
     def store_response(self, pk: int, response: dict) -> None:
-        """Keep the answer for replays, with the commit (see UnitOfWork.hold_commit)."""
+        """Keep the answer for replays: sent with the COMMIT, whoever commits."""
         raw(self.session).defer(_STORE_RESPONSE, (jsonb(response), pk))
-
-    def store_response_and_commit(self, pk: int, response: dict) -> None:
-        """Keep the answer for replays and commit: with what the use case deferred, in one
-        round trip."""
-        self.session.flush()  # anything the use case changed through the ORM goes first
-        raw(self.session).commit(_STORE_RESPONSE, (jsonb(response), pk))
-        self.session.info.pop("raw", None)
-        self.session.commit()
 
     def record_fault(self, caller: str, message_id: str, operation: str, request_hash: str,
                      code: str, message: str) -> None:

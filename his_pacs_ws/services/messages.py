@@ -39,11 +39,11 @@ def run_once(uow: UnitOfWork, caller: Caller, operation: str, request: dict, rul
                 uow.messages.record_fault(name, message_id, operation, digest, err.code, err.message)
                 uow.commit()
             raise
+        uow.messages.store_response(claim, jsonable(result))
         if uow.holding:  # committed by the dispatcher, with the call's record
-            uow.messages.store_response(claim, jsonable(result))
             uow.hand_over()
         else:
-            uow.messages.store_response_and_commit(claim, jsonable(result))
+            uow.commit()
         return result
 
 
