@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from his_pacs_ws.db.raw import Raw, jsonb, raw
 from his_pacs_ws.db.models import (
     Application,
+    CallRecord,
     ChargeLine,
     ChargeRequest,
     ProcessedMessage,
@@ -659,8 +660,25 @@ def record_call(engine: Engine, values: dict) -> None:
     """Store one call record in a transaction of its own: it must outlive a rolled-back
     call. One autocommitted INSERT, whose commit waits for the disk: the answer is sent
     after it, and an answered call is a recorded one even across a crash of PostgreSQL."""
+    if values.get("replaces"):
+        with engine.begin() as conn:
+            replace_call_record(conn, values)
+        return
     with _autocommitted(engine) as sql:
         sql.run(_RECORD_CALL, [values[column] for column in _CALL_COLUMNS])
+
+
+def replace_call_record(conn, values: dict) -> None:
+    """Store the record of a call whose COMMIT may have gone through with its own record
+    (the acknowledgement was lost, and the database could not be asked). Both carry the
+    same ``at``: the committed record, if there is one, is overwritten with the answer the
+    caller really got; otherwise this one is inserted. Storing it twice stores it once."""
+    row = {column: values[column] for column in _CALL_COLUMNS}
+    same_call = and_(CallRecord.at == row["at"], CallRecord.service == row["service"],
+                     CallRecord.direction == "in",
+                     CallRecord.message_id.is_not_distinct_from(row["message_id"]))
+    if conn.execute(update(CallRecord).where(same_call).values(**row)).rowcount == 0:
+        conn.execute(insert(CallRecord).values(**row))
 
 
 _CLAIM = ("INSERT INTO processed_messages (caller, message_id, operation, request_hash) "

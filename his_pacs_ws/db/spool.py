@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine, and_, exists, insert, select
 
 from his_pacs_ws.db.models import CallRecord
+from his_pacs_ws.db.repositories import replace_call_record
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,10 @@ class CallSpool:
         for start in range(0, len(records), REPLAY_BATCH):
             with engine.begin() as conn:
                 for values in records[start:start + REPLAY_BATCH]:
-                    if not conn.scalar(select(exists().where(and_(
+                    if values.get("replaces"):
+                        replace_call_record(conn, values)
+                        stored += 1
+                    elif not conn.scalar(select(exists().where(and_(
                             CallRecord.at == values["at"], CallRecord.service == values["service"],
                             CallRecord.duration_ms == values["duration_ms"],
                             CallRecord.message_id.is_not_distinct_from(values.get("message_id")))))):

@@ -180,11 +180,15 @@ class Dispatcher:
                         self._log(call, row)
                         start_response(*answer)
                         return chunks
-                    # nothing was stored: the caller retries
+                    # nothing was stored, or the database cannot tell now: the caller retries
                     log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
                     refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
                     call.fault_code = fault_code(refusal)
                     chunks, answer = self._fault(refusal)
+                    if row is not None:  # its record, if committed after all, gives way to this one
+                        self._record(call, b"".join(chunks), replaces=row)
+                        start_response(*answer)
+                        return chunks
                 else:
                     self._log(call, row)
                     start_response(*answer)
@@ -263,8 +267,10 @@ class Dispatcher:
             request = request[:UNAUTHENTICATED_BODY_BYTES]
         return call.record(request, response)
 
-    def _record(self, call: Call, response: bytes) -> None:
+    def _record(self, call: Call, response: bytes, replaces: dict | None = None) -> None:
         row = self._row(call, response)
+        if replaces is not None:
+            row.update(at=replaces["at"], replaces=True)
         try:
             self.runtime.record_call(**row)
         except Exception as exc:

@@ -179,3 +179,62 @@ def test_a_commit_whose_acknowledgement_is_lost_is_answered_as_what_it_did(app, 
     status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
     assert status.startswith("200") and b"SubmitApplicationResult" in answer
     assert counts(engine, message_id, no) == {"applications": 1, "claims": 1, "records": "OK:"}
+
+
+@pytest.mark.parametrize("record_path", ["database", "spool"])
+def test_a_commit_that_may_have_gone_through_leaves_one_record_of_what_was_answered(
+        app, engine, monkeypatch, record_path):
+    """The COMMIT went through, its acknowledgement was lost, and the database cannot say so
+    at that moment (it is restarting). The caller is answered Unavailable and retries. The
+    call keeps one record, of the answer it got, whether that record is stored at once or
+    waits in the spool: not the committed OK record and a fault record beside it."""
+    from sqlalchemy.exc import OperationalError
+
+    from his_pacs_ws.domain.errors import Unavailable
+    from his_pacs_ws.services import context as context_module
+    from his_pacs_ws.services.context import Context
+
+    finish_call, record_call = Context.finish_call, context_module.record_call
+
+    def acknowledgement_lost(self, uow, values):
+        finish_call(self, uow, values)  # committed
+        raise Unavailable("the database is unavailable; retry with the same MessageId")
+
+    def cannot_tell(engine, values):
+        raise OperationalError("SELECT", None, Exception("the database system is starting up"))
+
+    spooled_once = []
+
+    def spooled_first(engine, values):
+        if not spooled_once:
+            spooled_once.append(values)
+            raise OperationalError("INSERT", None, Exception("the database system is starting up"))
+        record_call(engine, values)
+
+    monkeypatch.setattr(Context, "finish_call", acknowledgement_lost)
+    monkeypatch.setattr(context_module, "call_recorded", cannot_tell)
+    if record_path == "spool":
+        monkeypatch.setattr(context_module, "record_call", spooled_first)
+    message_id, no = f"M-{uuid.uuid4().hex[:12]}", f"A{uuid.uuid4().hex[:12]}"
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("500") and b"Server.Unavailable" in answer
+    if record_path == "spool":
+        assert spooled_once and app.runtime.spool.spooled == 1
+        import time
+        deadline = time.monotonic() + 10  # the failed INSERT opened the breaker; the watchdog closes it
+        while app.runtime.breaker.open and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(Context, "finish_call", finish_call)  # the database is back
+    status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
+    assert status.startswith("200") and b"SubmitApplicationResult" in answer
+    if record_path == "spool":
+        assert app.runtime.spool.replayed == 1
+    assert counts(engine, message_id, no) == {"applications": 1, "claims": 1,
+                                              "records": "FAULT:Unavailable,OK:"}
+    with engine.connect() as conn:
+        replayed, bodies = conn.execute(text(
+            "SELECT array_agg(replayed ORDER BY id), array_agg(position('Unavailable' in "
+            "convert_from(response_body, 'UTF8')) > 0 ORDER BY id) FROM call_records WHERE message_id = :m"),
+            {"m": message_id}).one()
+    assert replayed == [False, True] and bodies == [True, False]
