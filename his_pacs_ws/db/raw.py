@@ -10,6 +10,8 @@ Parameters never appear in an error's text (they may be patient data)."""
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 import psycopg
@@ -27,6 +29,28 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%s")
+
+
+@lru_cache(maxsize=256)
+def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """A statement with named parameters as PostgreSQL's own ``$1 ... $n``, and the names in
+    that order (a name used twice is one parameter). psycopg parses a statement's
+    placeholders on every execution once it is over 4 kB; a submission's is."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        if match.group(1) is None:
+            raise ValueError("a statement with named parameters has a positional one")
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return " ".join(_PLACEHOLDER.sub(number, sql).split()).encode(), tuple(names)
+
+
 def jsonb(value: Any) -> Jsonb:
     """A JSON-safe value (see services.common.jsonable) as a jsonb parameter."""
     return Jsonb(value, dumps=_dumps)
@@ -42,23 +66,28 @@ class Raw:
         fairy = connection.connection
         self._dbapi: psycopg.Connection = fairy.driver_connection  # type: ignore[assignment]
         self._cursor = self._dbapi.cursor()
+        self._numbered = psycopg.RawCursor(self._dbapi)  # for statements with named parameters
         self._deferred: list[tuple[str, Sequence[Any] | dict | None]] = []
         self.before_commit: list[Callable[[], None]] = []  # e.g. write back changed rows
 
     def on(self, connection: Connection) -> bool:
         return self._connection is connection
 
+    def _send(self, sql: str, params: Sequence[Any] | dict | None) -> psycopg.Cursor:
+        if isinstance(params, dict):
+            numbered, names = _numbered(sql)
+            return self._numbered.execute(numbered, [params[name] for name in names], prepare=True)
+        return self._cursor.execute(sql, params, prepare=True)
+
     def _execute(self, sql: str, params: Sequence[Any] | dict | None) -> psycopg.Cursor:
         try:
             if not self._dbapi.autocommit and self._dbapi.info.transaction_status == _IDLE:
                 # BEGIN and the first statement in one round trip
                 with self._dbapi.pipeline():
-                    self._cursor.execute(sql, params, prepare=True)
-            else:
-                self._cursor.execute(sql, params, prepare=True)
+                    return self._send(sql, params)
+            return self._send(sql, params)
         except psycopg.Error as err:
             raise self._translated(sql, err) from err
-        return self._cursor
 
     def one(self, sql: str, params: Sequence[Any] | dict | None = None) -> tuple | None:
         return self._execute(sql, params).fetchone()
@@ -89,7 +118,7 @@ class Raw:
         try:
             with self._dbapi.pipeline():
                 for current, values in statements:
-                    self._cursor.execute(current, values, prepare=True)
+                    self._send(current, values)
                 current = "COMMIT"
                 self._dbapi.commit()
         except psycopg.Error as err:
