@@ -19,7 +19,7 @@ from his_pacs_ws.services.context import Context
 from his_pacs_ws.services.messages import Replayed
 from his_pacs_ws.soap import types as t
 from his_pacs_ws.soap.call import Call
-from his_pacs_ws.soap.convert import PlainRequest, build, to_plain
+from his_pacs_ws.soap.convert import PlainRequest, build, response_envelope, to_plain
 from his_pacs_ws.soap.faults import from_error, internal_error
 from his_pacs_ws.soap.types import opt, req
 
@@ -62,6 +62,11 @@ def invoke(ctx, use_case: Callable, request, result_type):
         raise internal_error() from None
     call.replayed = isinstance(result, Replayed)
     call.note_subject(result)
+    # The answer written straight from the result, unless something in it is unusual
+    answer = response_envelope(ctx.out_protocol, ctx.descriptor.out_message, result, settings.tz)
+    if answer is not None:
+        ctx.out_string = [answer]  # spyne sends it as it is
+        return None
     return build(result_type, result, settings.tz)
 
 

@@ -142,14 +142,14 @@ def test_a_fault_after_the_change_on_a_dead_connection_is_answered_and_recorded(
     hand_over = UnitOfWork.hand_over
     monkeypatch.setattr(UnitOfWork, "hand_over", lambda self: (held.append(self), hand_over(self)))
 
-    def dying_build(cls, data, tz):
+    def dying_build(*args):  # the answer's writer
         pid = held[-1].session.connection().connection.driver_connection.info.backend_pid
         with engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         time.sleep(0.3)
         raise ValueError("the answer cannot be built")
 
-    monkeypatch.setattr(soap_services, "build", dying_build)
+    monkeypatch.setattr(soap_services, "response_envelope", dying_build)
     message_id, no = f"M-{uuid.uuid4().hex[:12]}", f"A{uuid.uuid4().hex[:12]}"
     status, answer = post(app, ENVELOPE.format(m=message_id, a=no).encode())
     assert status.startswith("500") and b"Server.InternalError" in answer
