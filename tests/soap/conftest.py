@@ -61,7 +61,9 @@ def run_cli(*args, env=None, stdin=None):
                           capture_output=True, text=True, timeout=120, env=env)
 
 
-@pytest.fixture(scope="session")
+# package: the server (its inbox processor and deliverer on the suite's database) stops
+# when the tests here end, and never races the integration tests that drain the inbox
+@pytest.fixture(scope="package")
 def server(database_url, tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("server")
@@ -109,7 +111,7 @@ def server(database_url, tmp_path_factory):
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(server):
     return server.url
 
@@ -123,12 +125,12 @@ def client(base_url: str, name: str, user: str | None = None, password: str | No
     return c.create_service(f"{{{TNS}}}{service}", f"{base_url}/ws/{name}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def his(base_url):
     return client(base_url, "his")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pacs(base_url):
     return client(base_url, "pacs")
 

@@ -31,7 +31,7 @@ def chromium():
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(server, database_url):
     for name, password, role in ((ADMIN, ADMIN_PASSWORD, "admin"), (VIEWER, VIEWER_PASSWORD, "viewer")):
         added = run_cli("operators", "add", name, "--role", role, "--password-stdin", "--database-url", database_url,

@@ -44,7 +44,7 @@ def foreign_stacks():
     subprocess.run(["bash", str(HERE / "install.sh")], check=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def interop_env(base_url, foreign_stacks):
     """What every foreign client reads: where the services are and whose credentials."""
     return {
