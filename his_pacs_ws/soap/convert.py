@@ -16,7 +16,9 @@ from typing import Any
 
 from spyne import ComplexModelBase
 from spyne.model.complex import Array
-from spyne.model.primitive import Boolean, Date, DateTime, Integer
+from spyne.model.primitive import Boolean, Date, DateTime, Integer, Unicode
+from spyne.protocol._inbase import InProtocolBase
+from spyne.protocol.xml import XmlDocument
 from spyne.model.primitive import Decimal as DecimalModel
 
 from his_pacs_ws.domain.errors import SchemaValidationError
@@ -163,10 +165,26 @@ def plain_from_element(protocol, ctx, cls, element, tz: tzinfo) -> Any:
         return result
     if len(element):
         raise _Unusual
+    text_leaf = _text_leaf(protocol, cls)
+    if text_leaf is not None:  # what spyne's reader does for a string: the text, as it is
+        return (element.text or "") or (None if text_leaf else "")
     try:
         return to_plain(protocol.from_element(ctx, cls, element), cls, tz, element.tag.rsplit("}", 1)[-1])
     except SchemaValidationError:
         raise _Unusual from None
+
+
+@lru_cache(maxsize=None)
+def _text_leaf(protocol, cls) -> bool | None:
+    """For a string type that spyne reads as the element's text unchanged: whether an empty
+    text is None (its empty_is_none). None for every other type."""
+    if protocol.validator is protocol.SOFT_VALIDATION or not issubclass(cls, Unicode):
+        return None
+    reader = getattr(protocol.deserialization_handlers[cls], "__func__", None)
+    converter = getattr(protocol._from_unicode_handlers[cls], "__func__", None)
+    if reader is not XmlDocument.unicode_from_element or converter is not InProtocolBase.unicode_from_bytes:
+        return None
+    return bool(protocol.get_cls_attrs(cls).empty_is_none)
 
 
 def _children(element):
