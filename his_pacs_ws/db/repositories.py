@@ -672,7 +672,10 @@ def replace_call_record(conn, values: dict) -> None:
     """Store the record of a call whose COMMIT may have gone through with its own record
     (the acknowledgement was lost, and the database could not be asked). Both carry the
     same ``at``: the committed record, if there is one, is overwritten with the answer the
-    caller really got; otherwise this one is inserted. Storing it twice stores it once."""
+    caller really got; otherwise this one is inserted. Storing it twice stores it once.
+    (A restart or crash settles the COMMIT before anyone can connect again; a connection
+    that broke while its server went on running the COMMIT could still let this come
+    first, and the call would keep two records.)"""
     row = {column: values[column] for column in _CALL_COLUMNS}
     same_call = and_(CallRecord.at == row["at"], CallRecord.service == row["service"],
                      CallRecord.direction == "in",
