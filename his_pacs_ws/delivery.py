@@ -46,6 +46,7 @@ POLL_SECONDS = 1.0
 SENDER_IDLE_SECONDS = 10.0
 COALESCE_SECONDS = 0.05
 OVERDUE_EVERY_SECONDS = 5.0
+SIGNAL_CHECK_SECONDS = 0.2  # how soon a noted SIGTERM stops the run
 MAX_ANSWER_BYTES = 1024 * 1024
 TOUCH_SECONDS = 5.0
 LEASE_MARGIN_SECONDS = 10  # beyond an attempt's timeout  # how stale a receiver's "last success" may be
@@ -174,13 +175,26 @@ class Deliverer:
             thread.join(timeout=30)
         self.engine.dispose()
 
+    def stop_on_signals(self) -> list[int]:
+        """SIGTERM and SIGINT stop the run. The handler only notes the signal: Python runs
+        it in the main thread between any two bytecodes, maybe while that thread holds the
+        stop Event's lock (in its wait or set), and taking the lock again there deadlocks."""
+        received: list[int] = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda number, _frame: received.append(number))
+        return received
+
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        received = self.stop_on_signals()
         threads = self.start()
         log.info("deliverer started: %d threads", self.threads)
-        while not self.stop.wait(OVERDUE_EVERY_SECONDS):
-            self._guarded(lambda: critical_values.notify_overdue(self.context.uow(), self.settings))
+        overdue_at = time.monotonic() + OVERDUE_EVERY_SECONDS
+        while not received and not self.stop.is_set():
+            self.stop.wait(SIGNAL_CHECK_SECONDS)
+            if not received and time.monotonic() >= overdue_at:
+                self._guarded(lambda: critical_values.notify_overdue(self.context.uow(), self.settings))
+                overdue_at = time.monotonic() + OVERDUE_EVERY_SECONDS
+        self.stop.set()  # the other threads' wake-up, outside any handler
         self.finish(threads)
         log.info("deliverer stopped")
 
