@@ -29,26 +29,28 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%s")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%")
 
 
 @lru_cache(maxsize=256)
 def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
     """A statement with named parameters as PostgreSQL's own ``$1 ... $n``, and the names in
     that order (a name used twice is one parameter). psycopg parses a statement's
-    placeholders on every execution once it is over 4 kB; a submission's is."""
+    placeholders on every execution once it is over 4 kB; a submission's is. Only
+    ``%(name)s`` and ``%%`` are taken: anything else with a ``%`` is refused, as psycopg
+    would refuse it."""
     names: list[str] = []
 
     def number(match: re.Match) -> str:
         if match.group(0) == "%%":
             return "%"
         if match.group(1) is None:
-            raise ValueError("a statement with named parameters has a positional one")
+            raise ValueError("a statement with named parameters may hold only %(name)s and %%")
         if match.group(1) not in names:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return " ".join(_PLACEHOLDER.sub(number, sql).split()).encode(), tuple(names)
+    return _PLACEHOLDER.sub(number, sql).encode(), tuple(names)
 
 
 def jsonb(value: Any) -> Jsonb:

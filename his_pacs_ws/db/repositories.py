@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -26,6 +27,8 @@ from his_pacs_ws.db.models import (
     Visit,
 )
 from his_pacs_ws.domain.timeline import UNDOING, Event, Source
+
+log = logging.getLogger(__name__)
 
 
 _MILLI, _FEN = Decimal("0.001"), Decimal("0.01")  # the scales of QUANTITY and MONEY
@@ -678,10 +681,16 @@ def replace_call_record(conn, values: dict) -> None:
     first, and the call would keep two records.)"""
     row = {column: values[column] for column in _CALL_COLUMNS}
     same_call = and_(CallRecord.at == row["at"], CallRecord.service == row["service"],
-                     CallRecord.direction == "in",
+                     CallRecord.direction == "in", CallRecord.caller.is_not_distinct_from(row["caller"]),
+                     CallRecord.operation.is_not_distinct_from(row["operation"]),
                      CallRecord.message_id.is_not_distinct_from(row["message_id"]))
-    if conn.execute(update(CallRecord).where(same_call).values(**row)).rowcount == 0:
+    # a body the spool dropped (it was full) keeps the committed record's
+    changes = {k: v for k, v in row.items() if v is not None or k not in ("request_body", "response_body")}
+    replaced = conn.execute(update(CallRecord).where(same_call).values(**changes)).rowcount
+    if replaced == 0:
         conn.execute(insert(CallRecord).values(**row))
+    elif replaced > 1:
+        log.error("%d call records had the same time, caller and MessageId; all now hold one answer", replaced)
 
 
 _CLAIM = ("INSERT INTO processed_messages (caller, message_id, operation, request_hash) "

@@ -233,14 +233,13 @@ def response_envelope(protocol, message_cls, result: Any, tz: tzinfo) -> bytes |
     try:
         namespace = message_cls.get_namespace()
         ((name, field),) = message_cls._type_info.items()
+        if result is None:  # spyne writes xsi:nil for it
+            return None
         out = [_ENVELOPE_HEAD.replace("{tns}", namespace), f"<tns:{message_cls.get_type_name()}>"]
-        if result is not None:
-            _write_element(protocol, namespace, name, field, result, tz, out)
+        _write_element(protocol, namespace, name, field, result, tz, out)
         out.append(f"</tns:{message_cls.get_type_name()}>{_ENVELOPE_TAIL}")
     except _Unusual:
         return None
-    if len(out) == 3:  # nothing inside the wrapper
-        out[1:3] = [f"<tns:{message_cls.get_type_name()}/>{_ENVELOPE_TAIL}"]
     return "".join(out).encode("utf-8")
 
 

@@ -238,3 +238,32 @@ def test_a_commit_that_may_have_gone_through_leaves_one_record_of_what_was_answe
             "convert_from(response_body, 'UTF8')) > 0 ORDER BY id) FROM call_records WHERE message_id = :m"),
             {"m": message_id}).one()
     assert replayed == [False, True] and bodies == [True, False]
+
+
+def test_a_replacing_record_overwrites_only_its_own_call_and_keeps_dropped_bodies(engine):
+    """The replacement matches its call exactly (time, service, caller, operation, MessageId),
+    never another caller's record that shares the time and MessageId; a body the spool
+    dropped (it was full) keeps the committed record's."""
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from his_pacs_ws.db.repositories import record_call, replace_call_record
+
+    at, message_id = datetime.now(timezone.utc), f"M-{uuid.uuid4().hex[:12]}"
+    base = {"at": at, "service": "HIS", "operation": "ConfirmPayment", "message_id": message_id,
+            "application_no": None, "patient_id": None, "outcome": "OK", "fault_code": None,
+            "duration_ms": Decimal("3.10"), "replayed": False, "remote_addr": "127.0.0.1",
+            "request_body": b"<request/>", "response_body": b"<ok/>"}
+    record_call(engine, {**base, "caller": "his-a"})
+    record_call(engine, {**base, "caller": "his-b"})
+    with engine.begin() as conn:
+        replace_call_record(conn, {**base, "caller": "his-a", "outcome": "FAULT", "fault_code": "Unavailable",
+                                   "duration_ms": Decimal("9.90"), "request_body": None, "response_body": None})
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT caller, outcome, coalesce(fault_code, ''), duration_ms, request_body, response_body "
+            "FROM call_records WHERE message_id = :m ORDER BY caller"), {"m": message_id}).all()
+    assert [tuple(r) for r in rows] == [
+        ("his-a", "FAULT", "Unavailable", Decimal("9.90"), b"<request/>", b"<ok/>"),
+        ("his-b", "OK", "", Decimal("3.10"), b"<request/>", b"<ok/>"),
+    ]

@@ -11,14 +11,15 @@ from his_pacs_ws.db.raw import _numbered
 
 
 def test_named_parameters_become_numbered_ones_in_order_of_first_use():
-    sql, names = _numbered("SELECT %(b)s, %(a)s,\n    %(b)s WHERE x LIKE 'a%%'")
-    assert sql == b"SELECT $1, $2, $1 WHERE x LIKE 'a%'"
+    sql, names = _numbered("SELECT %(b)s, %(a)s,\n    %(b)s WHERE x LIKE 'a%%  b' -- note\n AND y")
+    assert sql == b"SELECT $1, $2,\n    $1 WHERE x LIKE 'a%  b' -- note\n AND y"  # the rest as written
     assert names == ("b", "a")
 
 
-def test_a_positional_parameter_among_named_ones_is_refused():
+@pytest.mark.parametrize("sql", ["SELECT %(a)s, %s", "SELECT %(a)b", "SELECT %(a)t", "SELECT 'a%'"])
+def test_anything_else_with_a_percent_sign_is_refused(sql):
     with pytest.raises(ValueError):
-        _numbered("SELECT %(a)s, %s")
+        _numbered(sql)
 
 
 def test_the_submission_is_converted_once():

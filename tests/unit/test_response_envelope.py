@@ -127,6 +127,10 @@ def test_a_text_that_is_not_xml_is_left_to_spyne():
         spyne_answer(HisService, "SubmitApplication", result)
 
 
+def test_no_result_at_all_is_left_to_spyne():
+    assert direct_answer(HisService, "SubmitApplication", None) is None
+
+
 def test_every_operation_answers_one_result_element():
     for service, operation in OPERATIONS:
         assert len(service.public_methods[operation].out_message._type_info) == 1, operation
