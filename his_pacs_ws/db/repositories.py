@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import Engine, and_, bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
@@ -635,8 +635,12 @@ def call_record_statement(values: dict) -> tuple[str, list]:
     return _RECORD_CALL, [values[column] for column in _CALL_COLUMNS]
 
 
-_RECORDED = ("SELECT EXISTS (SELECT 1 FROM call_records WHERE at = %s AND service = %s AND duration_ms = %s "
-             "AND message_id IS NOT DISTINCT FROM %s)")
+def same_record(values: dict):
+    """The condition that finds this very call record (a COMMIT whose acknowledgement was
+    lost, a spool replay cut short after its commit)."""
+    return and_(CallRecord.at == values["at"], CallRecord.service == values["service"],
+                CallRecord.duration_ms == values["duration_ms"],
+                CallRecord.message_id.is_not_distinct_from(values.get("message_id")))
 
 
 @contextmanager
@@ -654,9 +658,8 @@ def _autocommitted(engine: Engine) -> Iterator[Raw]:
 
 def call_recorded(engine: Engine, values: dict) -> bool:
     """Whether this record is stored (a COMMIT whose acknowledgement was lost)."""
-    with _autocommitted(engine) as sql:
-        row = sql.one(_RECORDED, (values["at"], values["service"], values["duration_ms"], values.get("message_id")))
-    return bool(row and row[0])
+    with engine.connect() as conn:
+        return bool(conn.scalar(select(exists().where(same_record(values)))))
 
 
 def record_call(engine: Engine, values: dict) -> None:

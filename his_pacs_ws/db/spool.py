@@ -15,10 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, exists, insert, select
+from sqlalchemy import Engine, exists, insert, select
 
 from his_pacs_ws.db.models import CallRecord
-from his_pacs_ws.db.repositories import replace_call_record
+from his_pacs_ws.db.repositories import replace_call_record, same_record
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,7 @@ class CallSpool:
                     if values.get("replaces"):
                         replace_call_record(conn, values)
                         stored += 1
-                    elif not conn.scalar(select(exists().where(and_(
-                            CallRecord.at == values["at"], CallRecord.service == values["service"],
-                            CallRecord.duration_ms == values["duration_ms"],
-                            CallRecord.message_id.is_not_distinct_from(values.get("message_id")))))):
+                    elif not conn.scalar(select(exists().where(same_record(values)))):
                         conn.execute(_STORE, values)
                         stored += 1
         os.unlink(path)

@@ -166,36 +166,36 @@ class Dispatcher:
             if call.fault_code is not None:  # e.g. its answer could not be built
                 pending.abandon()
             else:
-                row = None
-                try:
-                    row = self._row(call, b"".join(chunks))
-                    self.runtime.finish_call(pending, row)
-                except Exception as exc:
-                    pending.abandon()  # if the record could not even be built
-                    if row is not None and self.runtime.was_recorded(row):
-                        # the COMMIT went through and only its acknowledgement was lost: the
-                        # change and this record are stored, and this answer is the true one
-                        log.warning("a %s call was committed, its acknowledgement lost: %s",
-                                    call.operation, type(exc).__name__)
-                        self._log(call, row)
-                        start_response(*answer)
-                        return chunks
-                    # nothing was stored, or the database cannot tell now: the caller retries
-                    log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
-                    refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
-                    call.fault_code = fault_code(refusal)
-                    chunks, answer = self._fault(refusal)
-                    if row is not None:  # its record, if committed after all, gives way to this one
-                        self._record(call, b"".join(chunks), replaces=row)
-                        start_response(*answer)
-                        return chunks
-                else:
-                    self._log(call, row)
-                    start_response(*answer)
-                    return chunks
+                chunks, answer = self._commit(call, pending, chunks, answer)
+                start_response(*answer)
+                return chunks
         self._record(call, b"".join(chunks))
         start_response(*answer)
         return chunks
+
+    def _commit(self, call: Call, pending, chunks: list, answer: list) -> tuple[list, list]:
+        """Commit a change together with its record; the answer to give, a fault if the
+        change could not be committed (then recorded as such)."""
+        row = None
+        try:
+            row = self._row(call, b"".join(chunks))
+            self.runtime.finish_call(pending, row)
+        except Exception as exc:
+            pending.abandon()  # if the record could not even be built
+            if row is None or not self.runtime.was_recorded(row):
+                # nothing was stored, or the database cannot tell now: the caller retries,
+                # and this record takes the place of the committed one if there is one
+                log.warning("a %s call could not be committed: %s", call.operation, type(exc).__name__)
+                refusal = from_error(exc) if isinstance(exc, ServiceError) else internal_error()
+                call.fault_code = fault_code(refusal)
+                chunks, answer = self._fault(refusal)
+                self._record(call, b"".join(chunks), replaces=row)
+                return chunks, answer
+            # the COMMIT went through and only its acknowledgement was lost: the change and
+            # this record are stored, and this answer is the true one
+            log.warning("a %s call was committed, its acknowledgement lost: %s", call.operation, type(exc).__name__)
+        self._log(call, row)
+        return chunks, answer
 
     @staticmethod
     def _fault(refusal: Fault) -> tuple[list[bytes], list]:
